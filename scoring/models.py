@@ -1,0 +1,195 @@
+"""The data of the scoring service: projects, API keys, Weave calls/objects/feedback, and the
+audit trail of scoring jobs and their (call, scorer) tasks."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Project(models.Model):
+    """A Weave project, addressed as `entity/name`."""
+
+    entity = models.CharField(max_length=128)
+    name = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entity", "name"], name="project_entity_name_uniq")]
+
+    def __str__(self) -> str:
+        return self.project_id
+
+    @property
+    def project_id(self) -> str:
+        return f"{self.entity}/{self.name}"
+
+
+class ApiKey(models.Model):
+    """An API key of a user; only its SHA-256 hash is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+
+class Call(models.Model):
+    """A traced call in the Weave call schema; start and end may arrive in either order."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="calls")
+    call_id = models.CharField(max_length=128)
+    op_name = models.TextField(blank=True, default="")
+    display_name = models.TextField(null=True, blank=True)
+    trace_id = models.CharField(max_length=128, blank=True, default="")
+    parent_id = models.CharField(max_length=128, null=True, blank=True)
+    thread_id = models.CharField(max_length=128, null=True, blank=True)
+    turn_id = models.CharField(max_length=128, null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    inputs = models.JSONField(default=dict, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    exception = models.TextField(null=True, blank=True)
+    summary = models.JSONField(null=True, blank=True)
+    wb_user_id = models.CharField(max_length=128, null=True, blank=True)
+    wb_run_id = models.CharField(max_length=256, null=True, blank=True)
+    wb_run_step = models.BigIntegerField(null=True, blank=True)
+    wb_run_step_end = models.BigIntegerField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "call_id"], name="call_project_id_uniq")]
+
+    def __str__(self) -> str:
+        return self.call_id
+
+
+class Object(models.Model):
+    """One version of a Weave object (a scorer, a model, an op...), addressed by its content digest."""
+
+    class Kind(models.TextChoices):
+        OBJECT = "object"
+        OP = "op"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="weave_objects")
+    object_id = models.CharField(max_length=256)
+    digest = models.CharField(max_length=64)
+    version_index = models.IntegerField()
+    is_latest = models.BooleanField(default=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OBJECT)
+    base_object_class = models.CharField(max_length=128, null=True, blank=True)
+    leaf_object_class = models.CharField(max_length=128, null=True, blank=True)
+    val = models.JSONField()
+    wb_user_id = models.CharField(max_length=128, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "object_id", "digest"], name="object_digest_uniq"),
+            models.UniqueConstraint(fields=["project", "object_id", "version_index"], name="object_version_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_id}:{self.digest}"
+
+
+class Feedback(models.Model):
+    """A Weave feedback row; scores written by workers point back at the task that made them."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="feedback")
+    weave_ref = models.TextField()
+    feedback_type = models.CharField(max_length=256)
+    payload = models.JSONField(default=dict)
+    creator = models.CharField(max_length=256, null=True, blank=True)
+    runnable_ref = models.TextField(null=True, blank=True)
+    call_ref = models.TextField(null=True, blank=True)
+    trigger_ref = models.TextField(null=True, blank=True)
+    annotation_ref = models.TextField(null=True, blank=True)
+    wb_user_id = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # One feedback at most per scoring task: exactly-once results are a database rule.
+    task = models.OneToOneField(
+        "ScoringTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="feedback"
+    )
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        indexes = [models.Index(fields=["project", "weave_ref"], name="feedback_project_ref_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.feedback_type} on {self.weave_ref}"
+
+
+class ScoringJob(models.Model):
+    """One accepted `POST /calls/score` request: who asked, for what, and when."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="scoring_jobs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="scoring_jobs")
+    wb_user_id = models.CharField(max_length=128)
+    # What the client put in wb_user_id (the server never trusts it, but keeps it).
+    client_wb_user_id = models.CharField(max_length=256, null=True, blank=True)
+    request = models.JSONField()
+    scorer_refs = models.JSONField(default=list)
+    task_count = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class ScoringTask(models.Model):
+    """One (call, scorer) pair of a job, its state and its outcome."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        WAITING = "waiting"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    job = models.ForeignKey(ScoringJob, on_delete=models.CASCADE, related_name="tasks")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="+")
+    scorer = models.ForeignKey(Object, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.IntegerField(default=0)
+    error_type = models.CharField(max_length=128, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    scoring_call_id = models.CharField(max_length=128, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "call", "scorer"], name="task_job_call_scorer_uniq"),
+        ]
+        indexes = [
+            # Small and hot: the unfinished tasks of a job (is it done? what to re-enqueue?).
+            models.Index(
+                fields=["job", "status"],
+                name="task_unfinished_idx",
+                condition=Q(status__in=["queued", "running", "waiting"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} ({self.status})"

@@ -1,0 +1,23 @@
+"""The scorers the worker can run, keyed by the Weave class name in an object's `_class_name`.
+
+No user code runs on the server: a scorer object is configuration for one of these classes.
+"""
+
+from scoring.scorers.base import Scorer, ScorerConfigError
+from scoring.scorers.builtin import ValidJSONScorer, ValidXMLScorer
+
+REGISTRY: dict[str, type[Scorer]] = {cls.class_name: cls for cls in (ValidJSONScorer, ValidXMLScorer)}
+
+
+def supported_classes() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def scorer_class_for(val) -> type[Scorer] | None:
+    """The scorer class for a stored object value, or None if it is not a supported scorer."""
+    if not isinstance(val, dict):
+        return None
+    return REGISTRY.get(val.get("_class_name"))
+
+
+__all__ = ["REGISTRY", "Scorer", "ScorerConfigError", "scorer_class_for", "supported_classes"]

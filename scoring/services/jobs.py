@@ -1,0 +1,174 @@
+"""Scoring jobs: accepting a `POST /calls/score` request as a job and its tasks."""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from scoring.auth import wb_user_id_for
+from scoring.errors import RequestValidationError, error
+from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
+from scoring.refs import InvalidRef, object_ref_uri, parse_object_ref
+from scoring.scorers import scorer_class_for, supported_classes
+from scoring.services.projects import project_for_read
+
+logger = logging.getLogger(__name__)
+
+LOOKUP_CHUNK = 10_000  # ids per IN (...) query: far below every backend's parameter limits
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    job: ScoringJob
+    task_count: int
+
+
+def _unique(values: list[str]) -> dict[str, list[int]]:
+    """Each distinct value with the request indexes it appears at, in first-seen order."""
+    seen: dict[str, list[int]] = {}
+    for index, value in enumerate(values):
+        seen.setdefault(value, []).append(index)
+    return seen
+
+
+def _resolve_calls(project: Project | None, call_ids: dict[str, list[int]], errors: list) -> list[int]:
+    found: dict[str, int] = {}
+    if project is not None:
+        ids = list(call_ids)
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start : start + LOOKUP_CHUNK]
+            found.update(
+                Call.objects.filter(project=project, call_id__in=chunk, deleted_at__isnull=True).values_list(
+                    "call_id", "pk"
+                )
+            )
+    for call_id, indexes in call_ids.items():
+        if call_id not in found:
+            for index in indexes:
+                errors.append(
+                    error(
+                        ("body", "call_ids", index),
+                        f"Call {call_id!r} does not exist in this project",
+                        "call_not_found",
+                    )
+                )
+    return [found[c] for c in call_ids if c in found]
+
+
+def _resolve_scorers(
+    project: Project | None, project_id: str, refs: dict[str, list[int]], errors: list
+) -> list[Object]:
+    """Each scorer ref pinned to one stored object version of a supported scorer class."""
+    resolved: list[Object] = []
+    for ref, indexes in refs.items():
+        try:
+            problem, obj = None, _resolve_scorer(project, project_id, ref)
+        except _ScorerRefProblem as exc:
+            problem, obj = exc, None
+        if problem is not None:
+            for index in indexes:
+                errors.append(error(("body", "scorer_refs", index), problem.msg, problem.type))
+        elif obj.pk not in {o.pk for o in resolved}:
+            resolved.append(obj)
+    return resolved
+
+
+class _ScorerRefProblem(Exception):
+    def __init__(self, msg: str, type_: str):
+        super().__init__(msg)
+        self.msg, self.type = msg, type_
+
+
+def _resolve_scorer(project: Project | None, project_id: str, ref: str) -> Object:
+    try:
+        parsed = parse_object_ref(ref)
+    except InvalidRef as exc:
+        raise _ScorerRefProblem(f"Invalid scorer ref: {exc}", "scorer_ref_invalid") from None
+    if parsed.project_id != project_id:
+        raise _ScorerRefProblem(
+            f"Scorer ref belongs to project {parsed.project_id!r}, not {project_id!r}", "scorer_ref_project_mismatch"
+        )
+    if parsed.kind != "object" or parsed.extra:
+        raise _ScorerRefProblem(
+            "Scorer ref must point at a whole object (…/object/<name>:<digest>)", "scorer_ref_invalid"
+        )
+    objects = Object.objects.filter(project=project, object_id=parsed.name, deleted_at__isnull=True)
+    if parsed.version == "latest":
+        objects = objects.filter(is_latest=True)
+    elif parsed.version.startswith("v") and parsed.version[1:].isdigit():
+        objects = objects.filter(version_index=int(parsed.version[1:]))
+    else:
+        objects = objects.filter(digest=parsed.version)
+    obj = objects.first() if project is not None else None
+    if obj is None:
+        raise _ScorerRefProblem(
+            f"Scorer object {parsed.name}:{parsed.version} does not exist in this project", "scorer_not_found"
+        )
+    if scorer_class_for(obj.val) is None:
+        found = obj.val.get("_class_name") if isinstance(obj.val, dict) else None
+        raise _ScorerRefProblem(
+            f"Object {parsed.name}:{obj.digest} is a {found or 'plain object'}, not a supported scorer; "
+            f"supported classes: {', '.join(supported_classes())}",
+            "scorer_class_unsupported",
+        )
+    return obj
+
+
+def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[str], request: dict) -> SubmittedJob:
+    """Validate a scoring request against the stored calls and scorers, record the job and one
+    task per distinct (call, scorer) pair in one transaction, and dispatch it after commit."""
+    project = project_for_read(user=user, project_id=project_id)
+    unique_calls, unique_refs = _unique(call_ids), _unique(scorer_refs)
+
+    limit = settings.SCORING_MAX_PAIRS_PER_JOB
+    pair_count = len(unique_calls) * len(unique_refs)
+    if pair_count > limit:
+        raise RequestValidationError(
+            [
+                error(
+                    ("body",),
+                    f"This request makes {pair_count:,} (call, scorer) pairs; at most {limit:,} are allowed "
+                    "per request. Split it into several requests.",
+                    "too_many_pairs",
+                )
+            ]
+        )
+
+    errors: list[dict] = []
+    call_pks = _resolve_calls(project, unique_calls, errors)
+    scorers = _resolve_scorers(project, project_id, unique_refs, errors)
+    if errors:
+        errors.sort(key=lambda e: (e["loc"][1], e["loc"][2]))
+        raise RequestValidationError(errors)
+
+    with transaction.atomic():
+        job = ScoringJob.objects.create(
+            project=project,
+            user=user,
+            wb_user_id=wb_user_id_for(user),
+            client_wb_user_id=request.get("wb_user_id"),
+            request=request,
+            scorer_refs=[object_ref_uri(project_id, o.object_id, o.digest) for o in scorers],
+            task_count=len(call_pks) * len(scorers),
+            finished_at=timezone.now() if not call_pks or not scorers else None,
+        )
+        ScoringTask.objects.bulk_create(
+            (ScoringTask(job=job, call_id=call_pk, scorer=scorer) for call_pk in call_pks for scorer in scorers),
+            batch_size=5_000,
+        )
+        if job.task_count:
+            transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
+    return SubmittedJob(job=job, task_count=job.task_count)
+
+
+def job_dispatch(*, job_id) -> None:
+    """Hand a committed job to the workers. If the broker is unreachable the job stays recorded
+    with its tasks queued, to be enqueued again by the reconciler."""
+    from scoring.tasks import dispatch_job
+
+    try:
+        dispatch_job.send(str(job_id))
+    except Exception:
+        logger.exception("Could not dispatch scoring job %s; its tasks stay queued", job_id)

@@ -1,0 +1,73 @@
+"""Versioned Weave objects: content-addressed creation and lookup."""
+
+import base64
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from scoring.models import Object, Project
+
+
+def weave_digest(val) -> str:
+    """The digest Weave computes for an object value: SHA-256 of its sorted-key JSON, URL-safe
+    base64 with `-` as `X`, `_` as `Y` and no padding."""
+    raw = hashlib.sha256(json.dumps(val, sort_keys=True).encode()).digest()
+    return base64.urlsafe_b64encode(raw).decode().replace("-", "X").replace("_", "Y").rstrip("=")
+
+
+def object_kind(val) -> str:
+    is_op = (
+        isinstance(val, dict)
+        and val.get("_type") == "CustomWeaveType"
+        and (val.get("weave_type") or {}).get("type") == "Op"
+    )
+    return Object.Kind.OP if is_op else Object.Kind.OBJECT
+
+
+def object_classes(val, builtin_object_class: str | None = None) -> tuple[str | None, str | None]:
+    """(base_object_class, leaf_object_class) as Weave derives them from `_class_name`/`_bases`."""
+    if not isinstance(val, dict) or not isinstance(val.get("_class_name"), str):
+        return builtin_object_class, builtin_object_class
+    leaf = val["_class_name"]
+    bases = [b for b in val.get("_bases") or [] if isinstance(b, str)]
+    if "Object" in bases:
+        index = bases.index("Object")
+        base = bases[index - 1] if index > 0 else leaf
+    else:
+        base = None
+    return builtin_object_class or base, leaf
+
+
+def object_create(
+    *, project: Project, object_id: str, val, wb_user_id: str | None = None, builtin_object_class: str | None = None
+) -> Object:
+    """Store `val` as the next version of `object_id`, or return the existing version with the
+    same content: identical content always yields the same digest and version."""
+    digest = weave_digest(val)
+    for _ in range(5):
+        existing = Object.objects.filter(project=project, object_id=object_id, digest=digest).first()
+        if existing is not None:
+            return existing
+        base, leaf = object_classes(val, builtin_object_class)
+        try:
+            with transaction.atomic():
+                versions = Object.objects.filter(project=project, object_id=object_id)
+                last = versions.aggregate(last=Max("version_index"))["last"]
+                versions.filter(is_latest=True).update(is_latest=False)
+                return Object.objects.create(
+                    project=project,
+                    object_id=object_id,
+                    digest=digest,
+                    version_index=0 if last is None else last + 1,
+                    is_latest=True,
+                    kind=object_kind(val),
+                    base_object_class=base,
+                    leaf_object_class=leaf,
+                    val=val,
+                    wb_user_id=wb_user_id,
+                )
+        except IntegrityError:
+            continue  # a concurrent writer took this version number or digest: look again
+    raise IntegrityError(f"Could not store a new version of {object_id!r} under contention")

@@ -1,0 +1,20 @@
+"""Dramatiq actors: thin, they take ids and call services. Every message may be delivered more
+than once; the services make that harmless."""
+
+import dramatiq
+
+from scoring.services import dispatch, tasks
+
+QUEUE = "scoring"
+
+
+@dramatiq.actor(queue_name=QUEUE, max_retries=20, min_backoff=1_000, max_backoff=60_000)
+def dispatch_job(job_id: str) -> None:
+    """Enqueue one score_task message per queued task of a job."""
+    dispatch.job_enqueue_tasks(job_id=job_id, send=score_task)
+
+
+@dramatiq.actor(queue_name=QUEUE, max_retries=10, min_backoff=1_000, max_backoff=300_000, time_limit=600_000)
+def score_task(task_id: int) -> None:
+    """Score one (call, scorer) pair."""
+    tasks.task_run(task_id=task_id)
