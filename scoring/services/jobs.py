@@ -10,7 +10,7 @@ from django.utils import timezone
 from scoring.auth import wb_user_id_for
 from scoring.errors import RequestValidationError, error
 from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
-from scoring.refs import InvalidRef, object_ref_uri, parse_object_ref
+from scoring.refs import InvalidRef, ObjectRef, object_ref_uri, parse_object_ref
 from scoring.scorers import scorer_class_for, supported_classes
 from scoring.services.projects import project_for_read
 
@@ -57,59 +57,69 @@ def _resolve_calls(project: Project | None, call_ids: dict[str, list[int]], erro
     return [found[c] for c in call_ids if c in found]
 
 
-def _resolve_scorers(
-    project: Project | None, project_id: str, refs: dict[str, list[int]], errors: list
-) -> list[Object]:
-    """Each scorer ref pinned to one stored object version of a supported scorer class."""
-    resolved: list[Object] = []
-    for ref, indexes in refs.items():
-        try:
-            problem, obj = None, _resolve_scorer(project, project_id, ref)
-        except _ScorerRefProblem as exc:
-            problem, obj = exc, None
-        if problem is not None:
-            for index in indexes:
-                errors.append(error(("body", "scorer_refs", index), problem.msg, problem.type))
-        elif obj.pk not in {o.pk for o in resolved}:
-            resolved.append(obj)
-    return resolved
-
-
 class _ScorerRefProblem(Exception):
     def __init__(self, msg: str, type_: str):
         super().__init__(msg)
         self.msg, self.type = msg, type_
 
 
-def _resolve_scorer(project: Project | None, project_id: str, ref: str) -> Object:
+def _resolve_scorers(
+    project: Project | None, project_id: str, refs: dict[str, list[int]], errors: list
+) -> list[Object]:
+    """Each scorer ref pinned to one stored object version of a supported scorer class, with
+    one query for all of them."""
+    parsed: dict[str, ObjectRef | _ScorerRefProblem] = {ref: _parse_scorer_ref(ref, project_id) for ref in refs}
+    names = {p.name for p in parsed.values() if isinstance(p, ObjectRef)}
+    versions: dict[str, list[Object]] = {}
+    if project is not None and names:
+        for obj in Object.objects.filter(project=project, object_id__in=names, deleted_at__isnull=True):
+            versions.setdefault(obj.object_id, []).append(obj)
+
+    resolved: dict[int, Object] = {}
+    for ref, indexes in refs.items():
+        outcome = parsed[ref]
+        if isinstance(outcome, ObjectRef):
+            outcome = _pick_version(outcome, versions.get(outcome.name, []))
+        if isinstance(outcome, _ScorerRefProblem):
+            errors.extend(error(("body", "scorer_refs", i), outcome.msg, outcome.type) for i in indexes)
+        else:
+            resolved.setdefault(outcome.pk, outcome)
+    return list(resolved.values())
+
+
+def _parse_scorer_ref(ref: str, project_id: str) -> ObjectRef | _ScorerRefProblem:
     try:
         parsed = parse_object_ref(ref)
     except InvalidRef as exc:
-        raise _ScorerRefProblem(f"Invalid scorer ref: {exc}", "scorer_ref_invalid") from None
+        return _ScorerRefProblem(f"Invalid scorer ref: {exc}", "scorer_ref_invalid")
     if parsed.project_id != project_id:
-        raise _ScorerRefProblem(
+        return _ScorerRefProblem(
             f"Scorer ref belongs to project {parsed.project_id!r}, not {project_id!r}", "scorer_ref_project_mismatch"
         )
     if parsed.kind != "object" or parsed.extra:
-        raise _ScorerRefProblem(
+        return _ScorerRefProblem(
             "Scorer ref must point at a whole object (…/object/<name>:<digest>)", "scorer_ref_invalid"
         )
-    objects = Object.objects.filter(project=project, object_id=parsed.name, deleted_at__isnull=True)
-    if parsed.version == "latest":
-        objects = objects.filter(is_latest=True)
-    elif parsed.version.startswith("v") and parsed.version[1:].isdigit():
-        objects = objects.filter(version_index=int(parsed.version[1:]))
+    return parsed
+
+
+def _pick_version(ref: ObjectRef, versions: list[Object]) -> Object | _ScorerRefProblem:
+    """The version a ref names: a digest, `latest` or `v<N>`; and it must be a supported scorer."""
+    if ref.version == "latest":
+        matches = [o for o in versions if o.is_latest]
+    elif ref.version.startswith("v") and ref.version[1:].isdigit():
+        matches = [o for o in versions if o.version_index == int(ref.version[1:])]
     else:
-        objects = objects.filter(digest=parsed.version)
-    obj = objects.first() if project is not None else None
-    if obj is None:
-        raise _ScorerRefProblem(
-            f"Scorer object {parsed.name}:{parsed.version} does not exist in this project", "scorer_not_found"
+        matches = [o for o in versions if o.digest == ref.version]
+    if not matches:
+        return _ScorerRefProblem(
+            f"Scorer object {ref.name}:{ref.version} does not exist in this project", "scorer_not_found"
         )
+    obj = matches[0]
     if scorer_class_for(obj.val) is None:
         found = obj.val.get("_class_name") if isinstance(obj.val, dict) else None
-        raise _ScorerRefProblem(
-            f"Object {parsed.name}:{obj.digest} is a {found or 'plain object'}, not a supported scorer; "
+        return _ScorerRefProblem(
+            f"Object {ref.name}:{obj.digest} is a {found or 'plain object'}, not a supported scorer; "
             f"supported classes: {', '.join(supported_classes())}",
             "scorer_class_unsupported",
         )
