@@ -168,6 +168,10 @@ SCORING_MAX_PAIRS_PER_JOB = env_int("SCORING_MAX_PAIRS_PER_JOB", 100_000)
 SCORING_MAX_ATTEMPTS = env_int("SCORING_MAX_ATTEMPTS", 5)
 # A running task whose lease has expired is considered abandoned by its worker.
 SCORING_TASK_LEASE_SECONDS = env_int("SCORING_TASK_LEASE_SECONDS", 300)
+# Transient failures (rate limits, provider errors, timeouts) wait base * 2^(attempt-1) seconds,
+# jittered, at most the max, and honouring Retry-After.
+SCORING_RETRY_BASE_DELAY = float(os.environ.get("SCORING_RETRY_BASE_DELAY", "1"))
+SCORING_RETRY_MAX_DELAY = float(os.environ.get("SCORING_RETRY_MAX_DELAY", "60"))
 
 LOGGING = {
     "version": 1,

@@ -174,6 +174,8 @@ class ScoringTask(models.Model):
     error_type = models.CharField(max_length=128, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # While waiting: when the next attempt is due (a retry's backoff, or a call not yet ended).
+    retry_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     scoring_call_id = models.CharField(max_length=128, null=True, blank=True)

@@ -35,7 +35,7 @@ def test_success_writes_weave_feedback(submit, user):
     job = submit(["c1"], [ref])
     task = only_task(job)
 
-    assert task_run(task_id=task.pk) == Status.SUCCEEDED
+    assert task_run(task_id=task.pk).status == Status.SUCCEEDED
 
     feedback = Feedback.objects.get()
     assert feedback.feedback_type == "wandb.runnable.ValidJSONScorer"
@@ -70,7 +70,7 @@ def test_redelivered_message_scores_once(submit):
     """Running the same task twice writes one feedback: the second run finds it claimed."""
     factories.call(call_id="c1")
     task = only_task(submit(["c1"], [factories.scorer()]))
-    assert task_run(task_id=task.pk) == Status.SUCCEEDED
+    assert task_run(task_id=task.pk).status == Status.SUCCEEDED
     assert task_run(task_id=task.pk) is None
     assert Feedback.objects.count() == 1
     task.refresh_from_db()
@@ -96,7 +96,7 @@ def test_call_without_output_fails_without_feedback(submit, call_kwargs, error_t
     """A call that has not ended, or ended without output, fails the task with a reason; no score."""
     factories.call(call_id="c1", **call_kwargs)
     task = only_task(submit(["c1"], [factories.scorer()]))
-    assert task_run(task_id=task.pk) == Status.FAILED
+    assert task_run(task_id=task.pk).status == Status.FAILED
     task.refresh_from_db()
     assert task.status == Status.FAILED
     assert task.error_type == error_type
@@ -109,7 +109,7 @@ def test_scorer_that_raises_fails_the_task_with_its_error(submit):
     scoring call records the exception; no feedback is written."""
     factories.call(call_id="c1", output={"not": "a string"})
     task = only_task(submit(["c1"], [factories.scorer()]))
-    assert task_run(task_id=task.pk) == Status.FAILED
+    assert task_run(task_id=task.pk).status == Status.FAILED
     task.refresh_from_db()
     assert task.error_type == "TypeError"
     assert "must be str" in task.error_message
@@ -140,7 +140,7 @@ def test_task_of_a_dead_worker_is_taken_over_after_its_lease(submit):
     )
     assert task_run(task_id=task.pk) is None  # still held by a live lease
     ScoringTask.objects.filter(pk=task.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert task_run(task_id=task.pk) == Status.SUCCEEDED
+    assert task_run(task_id=task.pk).status == Status.SUCCEEDED
     task.refresh_from_db()
     assert task.attempts == 2
     assert Feedback.objects.count() == 1

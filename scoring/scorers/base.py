@@ -1,6 +1,8 @@
 """What every scorer is: built from a stored Weave object value, told which call inputs it
 needs, and applied to one call's output."""
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
@@ -12,14 +14,62 @@ class MissingArgument(ValueError):
     """A parameter of the scorer is not among the call's inputs (a permanent error)."""
 
 
+class ScorerFailed(Exception):
+    """The scorer ran and cannot succeed with this input or configuration (a permanent error,
+    e.g. a provider's 400, an unparseable judge answer); `error_type` names the kind."""
+
+    def __init__(self, message: str, *, error_type: str = "ScorerFailed"):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class RetryableError(Exception):
+    """A transient failure worth trying again (429, 5xx, timeout, connection error, no free
+    provider slot); `retry_after` in seconds when the other side said when."""
+
+    def __init__(self, message: str, *, error_type: str = "RetryableError", retry_after: float | None = None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.retry_after = retry_after
+
+
+@dataclass
+class Outcome:
+    """What a scorer returns: the score, and for the scoring call's summary the token usage
+    keyed by model id (`{"openai/gpt-4o-mini": {"prompt_tokens": .., "completion_tokens": ..,
+    "total_tokens": .., "requests": 1}}`)."""
+
+    output: Any
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What a scorer may need beyond its arguments, provided by the task runner."""
+
+    project_id: str  # "entity/project"
+    call_id: str  # the scored call
+    scoring_call_id: str  # the call that records this scoring run
+    task_key: str  # stable across retries of the same task (an idempotency key)
+    call: dict = field(default_factory=dict)  # the scored call in Weave's CallSchema shape
+
+
+# Loads a nested object ref (`weave:///…/object/name:digest`) of the same project: returns its val.
+RefResolver = Callable[[str], Any]
+
+
 class Scorer:
-    """Base class: subclasses set `class_name` and `params`, and implement `score`."""
+    """Base class: subclasses set `class_name` and `params`, and implement `score` (pure
+    scorers) or `run` (scorers that need the context or report usage)."""
 
     class_name: ClassVar[str]
     # Parameters of `score` besides `output`, filled from the call's inputs by name.
     params: ClassVar[tuple[str, ...]] = ()
+    # Scorers that wait on the network (LLM judges, remote scorers) are not batched and hold a
+    # lease while they wait.
+    slow: ClassVar[bool] = False
 
-    def __init__(self, val: dict):
+    def __init__(self, val: dict, resolve: RefResolver | None = None):
         self.val = val
         column_map = val.get("column_map") or {}
         if not isinstance(column_map, dict) or not all(
@@ -46,6 +96,9 @@ class Scorer:
                 )
             args[param] = inputs[key]
         return args
+
+    def run(self, arguments: dict[str, Any], context: ScoringContext) -> Outcome:
+        return Outcome(self.score(**arguments))
 
     def score(self, **kwargs: Any) -> Any:
         raise NotImplementedError

@@ -2,10 +2,11 @@
 as feedback (or the failure on the task) exactly once."""
 
 import logging
+import random
 import traceback
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -15,9 +16,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from scoring.models import Call, Feedback, Object, ScoringJob, ScoringTask
-from scoring.refs import call_ref_uri, object_ref_uri
+from scoring.refs import InvalidRef, call_ref_uri, object_ref_uri, parse_object_ref
 from scoring.scorers import Scorer, scorer_class_for
-from scoring.scorers.base import MissingArgument, ScorerConfigError
+from scoring.scorers.base import (
+    MissingArgument,
+    Outcome,
+    RetryableError,
+    ScorerConfigError,
+    ScorerFailed,
+    ScoringContext,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +50,18 @@ class ClaimedTask:
     attempts: int
     job_id: uuid.UUID
     wb_user_id: str
-    project_id: int
-    project_name: str
+    project_pk: int
+    project_id: str  # "entity/project"
     scorer_pk: int
     call: Call
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """How a run ended: the task's status, and for a waiting task the delay until its retry."""
+
+    status: str
+    retry_in: float | None = None
 
 
 def task_claim(*, task_id: int) -> ClaimedTask | None:
@@ -58,6 +74,7 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
         status=Status.RUNNING,
         attempts=F("attempts") + 1,
         started_at=now,
+        retry_at=None,
         lease_expires_at=now + timedelta(seconds=settings.SCORING_TASK_LEASE_SECONDS),
     )
     if not claimed:
@@ -70,12 +87,7 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
             "job__wb_user_id",
             "job__project__entity",
             "job__project__name",
-            "call__call_id",
-            "call__project_id",
-            "call__inputs",
-            "call__output",
-            "call__ended_at",
-            "call__exception",
+            *(f"call__{f}" for f in CALL_FIELDS),
         )
         .get(pk=task_id)
     )
@@ -84,27 +96,63 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
         attempts=task.attempts,
         job_id=task.job_id,
         wb_user_id=task.job.wb_user_id,
-        project_id=task.job.project_id,
-        project_name=task.job.project.project_id,
+        project_pk=task.job.project_id,
+        project_id=task.job.project.project_id,
         scorer_pk=task.scorer_id,
         call=task.call,
     )
 
 
+CALL_FIELDS = (
+    "call_id",
+    "project_id",
+    "op_name",
+    "display_name",
+    "trace_id",
+    "parent_id",
+    "started_at",
+    "ended_at",
+    "attributes",
+    "inputs",
+    "output",
+    "exception",
+    "summary",
+)
+
+
+@lru_cache(maxsize=4096)
+def _object_val(project_pk: int, object_id: str, digest: str) -> Any:
+    # An object version never changes (its digest is its content), so it is cached per process.
+    obj = Object.objects.only("val").filter(project_id=project_pk, object_id=object_id, digest=digest).first()
+    if obj is None:
+        raise ScorerConfigError(f"Object {object_id}:{digest} does not exist in this project")
+    return obj.val
+
+
 @lru_cache(maxsize=1024)
-def _scorer_object(scorer_pk: int) -> tuple[str, str, dict]:
-    # A stored object version never changes (its digest is its content), so it is cached.
-    obj = Object.objects.only("object_id", "digest", "val").get(pk=scorer_pk)
-    return obj.object_id, obj.digest, obj.val
+def _scorer_key(scorer_pk: int) -> tuple[int, str, str]:
+    obj = Object.objects.only("project_id", "object_id", "digest").get(pk=scorer_pk)
+    return obj.project_id, obj.object_id, obj.digest
 
 
-def scorer_load(*, scorer_pk: int) -> tuple[Scorer, str]:
-    """The scorer instance for a stored object, and its ref."""
-    object_id, digest, val = _scorer_object(scorer_pk)
+def scorer_load(*, scorer_pk: int, project_id: str) -> tuple[Scorer, str]:
+    """The scorer for a stored object (nested refs resolved from the same project), and its ref."""
+    project_pk, object_id, digest = _scorer_key(scorer_pk)
+    val = _object_val(project_pk, object_id, digest)
     scorer_class = scorer_class_for(val)
     if scorer_class is None:
-        raise PermanentTaskError("ScorerConfigError", f"Object {object_id}:{digest} is not a supported scorer")
-    return scorer_class(val), digest
+        raise ScorerConfigError(f"Object {object_id}:{digest} is not a supported scorer")
+
+    def resolve(ref: str) -> Any:
+        try:
+            parsed = parse_object_ref(ref)
+        except InvalidRef as exc:
+            raise ScorerConfigError(f"Invalid nested ref {ref!r}: {exc}") from None
+        if parsed.project_id != project_id or parsed.extra:
+            raise ScorerConfigError(f"Nested ref {ref!r} must be a whole object of project {project_id}")
+        return _object_val(project_pk, parsed.name, parsed.version)
+
+    return scorer_class(val, resolve), object_ref_uri(project_id, object_id, digest)
 
 
 def _call_output(call: Call) -> Any:
@@ -117,60 +165,110 @@ def _call_output(call: Call) -> Any:
     return call.output
 
 
-def task_run(*, task_id: int) -> str | None:
-    """Score one task end to end; returns its final status, or None if it was not claimed."""
+def _call_schema(project_id: str, call: Call) -> dict:
+    """The scored call in Weave's CallSchema shape (what remote scorers receive)."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": call.call_id,
+        "project_id": project_id,
+        "op_name": call.op_name,
+        "display_name": call.display_name,
+        "trace_id": call.trace_id,
+        "parent_id": call.parent_id,
+        "started_at": iso(call.started_at),
+        "ended_at": iso(call.ended_at),
+        "attributes": call.attributes,
+        "inputs": call.inputs,
+        "output": call.output,
+        "exception": call.exception,
+        "summary": call.summary,
+    }
+
+
+def task_run(*, task_id: int) -> TaskResult | None:
+    """Score one task end to end; returns how it ended, or None if it was not claimed."""
     task = task_claim(task_id=task_id)
     if task is None:
         return None
     try:
-        scorer, digest = scorer_load(scorer_pk=task.scorer_pk)
-        scorer_ref = object_ref_uri(task.project_name, _scorer_object(task.scorer_pk)[0], digest)
+        scorer, scorer_ref = scorer_load(scorer_pk=task.scorer_pk, project_id=task.project_id)
         arguments = scorer.arguments(_call_output(task.call), task.call.inputs or {})
     except (ScorerConfigError, MissingArgument) as exc:
         return task_fail(task=task, error_type=type(exc).__name__, message=str(exc))
     except PermanentTaskError as exc:
         return task_fail(task=task, error_type=exc.error_type, message=str(exc))
 
+    scoring_call_id = str(uuid.uuid4())
+    context = ScoringContext(
+        project_id=task.project_id,
+        call_id=task.call.call_id,
+        scoring_call_id=scoring_call_id,
+        task_key=f"{task.job_id}:{task.id}",
+        call=_call_schema(task.project_id, task.call),
+    )
     started_at = timezone.now()
     try:
-        result = scorer.score(**arguments)
+        outcome = scorer.run(arguments, context)
+    except RetryableError as exc:
+        if task.attempts < settings.SCORING_MAX_ATTEMPTS:
+            return task_wait(task=task, error_type=exc.error_type, message=str(exc), retry_after=exc.retry_after)
+        scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
+        message = f"Gave up after {task.attempts} attempts: {exc}"
+        return task_fail(task=task, error_type=exc.error_type, message=message, scoring_call=scoring_call)
     except Exception as exc:
-        ended_at = timezone.now()
-        scoring_call = _scoring_call(task, scorer, scorer_ref, arguments, started_at, ended_at, exception=exc)
-        return task_fail(
-            task=task, error_type=type(exc).__name__, message=str(exc) or repr(exc), scoring_call=scoring_call
-        )
-    ended_at = timezone.now()
-    scoring_call = _scoring_call(task, scorer, scorer_ref, arguments, started_at, ended_at, output=result)
-    return task_succeed(task=task, scorer=scorer, scorer_ref=scorer_ref, result=result, scoring_call=scoring_call)
+        error_type = exc.error_type if isinstance(exc, ScorerFailed) else type(exc).__name__
+        scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
+        return task_fail(task=task, error_type=error_type, message=str(exc) or repr(exc), scoring_call=scoring_call)
+    scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, outcome=outcome)
+    return task_succeed(
+        task=task, scorer=scorer, scorer_ref=scorer_ref, result=outcome.output, scoring_call=scoring_call
+    )
 
 
-def _scoring_call(task, scorer, scorer_ref, arguments, started_at, ended_at, *, output=None, exception=None) -> Call:
-    """The call that records this scoring run: the scorer's inputs, its output or exception."""
+def _scoring_call(
+    task: ClaimedTask,
+    scorer: Scorer,
+    scorer_ref: str,
+    call_id: str,
+    arguments: dict,
+    started_at: datetime,
+    *,
+    outcome: Outcome | None = None,
+    exception: BaseException | None = None,
+) -> Call:
+    """The call that records this scoring run: the scorer's inputs, its output or exception, and
+    the token usage of any model it asked."""
     op_ref = scorer.val.get("score")
     op_name = op_ref if isinstance(op_ref, str) and op_ref.startswith("weave:///") else f"{scorer.class_name}.score"
-    trace_id = str(uuid.uuid4())
+    summary: dict[str, Any] = {
+        "status_counts": {"success": int(exception is None), "error": int(exception is not None)}
+    }
+    if outcome is not None and outcome.usage:
+        summary["usage"] = outcome.usage
     return Call(
-        project_id=task.project_id,
-        call_id=str(uuid.uuid4()),
-        trace_id=trace_id,
+        project_id=task.project_pk,
+        call_id=call_id,
+        trace_id=str(uuid.uuid4()),
         op_name=op_name,
         display_name=f"{scorer.name}.score",
         started_at=started_at,
-        ended_at=ended_at,
+        ended_at=timezone.now(),
         attributes={"weave": {"kind": "scorer", "source": "call-scoring-service"}},
         inputs={"self": scorer_ref, **arguments},
-        output=output,
+        output=None if outcome is None else outcome.output,
         exception=None if exception is None else "".join(traceback.format_exception_only(exception)).strip(),
-        summary={"status_counts": {"success": int(exception is None), "error": int(exception is not None)}},
+        summary=summary,
         wb_user_id=task.wb_user_id,
     )
 
 
-def _finish(task: ClaimedTask, **fields) -> int:
-    """Move a task this worker holds to a final state; 0 if it no longer holds it."""
+def _release(task: ClaimedTask, **fields) -> int:
+    """Move a task this worker holds out of running; 0 if it no longer holds it."""
     return ScoringTask.objects.filter(pk=task.id, status=Status.RUNNING, attempts=task.attempts).update(
-        finished_at=timezone.now(), lease_expires_at=None, **fields
+        lease_expires_at=None, **fields
     )
 
 
@@ -178,50 +276,84 @@ class _LostClaim(Exception):
     pass
 
 
-def task_succeed(*, task: ClaimedTask, scorer: Scorer, scorer_ref: str, result: Any, scoring_call: Call) -> str | None:
-    """Write the feedback and mark the task succeeded, in one transaction."""
+def task_succeed(
+    *, task: ClaimedTask, scorer: Scorer, scorer_ref: str, result: Any, scoring_call: Call
+) -> TaskResult | None:
+    """Write the scoring call and the feedback and mark the task succeeded, in one transaction."""
     try:
         with transaction.atomic():
             scoring_call.save(force_insert=True)
             Feedback.objects.create(
-                project_id=task.project_id,
-                weave_ref=call_ref_uri(task.project_name, task.call.call_id),
+                project_id=task.project_pk,
+                weave_ref=call_ref_uri(task.project_id, task.call.call_id),
                 feedback_type=f"wandb.runnable.{scorer.name}",
                 payload={"output": result},
                 runnable_ref=scorer_ref,
-                call_ref=call_ref_uri(task.project_name, scoring_call.call_id),
+                call_ref=call_ref_uri(task.project_id, scoring_call.call_id),
                 wb_user_id=task.wb_user_id,
                 task_id=task.id,
             )
-            if not _finish(
-                task, status=Status.SUCCEEDED, scoring_call_id=scoring_call.call_id, error_type="", error_message=""
-            ):
+            released = _release(
+                task,
+                status=Status.SUCCEEDED,
+                finished_at=timezone.now(),
+                scoring_call_id=scoring_call.call_id,
+                error_type="",
+                error_message="",
+            )
+            if not released:
                 raise _LostClaim
     except (_LostClaim, IntegrityError):
-        # Another worker took the task over (our lease expired) or already recorded its feedback.
+        # Another worker took the task over (our lease expired) and recorded its own result.
         logger.warning("Task %s was finished elsewhere; this result is dropped", task.id)
         return None
     _job_finish_if_done(task.job_id)
-    return Status.SUCCEEDED
+    return TaskResult(Status.SUCCEEDED)
 
 
-def task_fail(*, task: ClaimedTask, error_type: str, message: str, scoring_call: Call | None = None) -> str | None:
-    """Record a failure on the task (and on the scoring call, if the scorer ran); no feedback."""
+def task_fail(
+    *, task: ClaimedTask, error_type: str, message: str, scoring_call: Call | None = None
+) -> TaskResult | None:
+    """Record a final failure on the task (and the scoring call, if the scorer ran); no feedback."""
     with transaction.atomic():
         if scoring_call is not None:
             scoring_call.save(force_insert=True)
-        finished = _finish(
+        released = _release(
             task,
             status=Status.FAILED,
+            finished_at=timezone.now(),
             error_type=error_type[:128],
             error_message=message[:ERROR_MESSAGE_LIMIT],
             scoring_call_id=scoring_call.call_id if scoring_call is not None else None,
         )
-        if not finished:
+        if not released:
             transaction.set_rollback(True)
             return None
     _job_finish_if_done(task.job_id)
-    return Status.FAILED
+    return TaskResult(Status.FAILED)
+
+
+def retry_delay(attempts: int, retry_after: float | None = None) -> float:
+    """Seconds until the next attempt: exponential backoff with full jitter, never sooner than
+    the other side asked for."""
+    cap = min(settings.SCORING_RETRY_MAX_DELAY, settings.SCORING_RETRY_BASE_DELAY * 2 ** max(attempts - 1, 0))
+    delay = random.uniform(cap / 2, cap)
+    return max(delay, retry_after or 0.0)
+
+
+def task_wait(
+    *, task: ClaimedTask, error_type: str, message: str, retry_after: float | None = None
+) -> TaskResult | None:
+    """Put the task back to wait for its next attempt, keeping the error that caused the wait."""
+    delay = retry_delay(task.attempts, retry_after)
+    released = _release(
+        task,
+        status=Status.WAITING,
+        retry_at=timezone.now() + timedelta(seconds=delay),
+        error_type=error_type[:128],
+        error_message=message[:ERROR_MESSAGE_LIMIT],
+    )
+    return TaskResult(Status.WAITING, retry_in=delay) if released else None
 
 
 def _job_finish_if_done(job_id) -> None:
