@@ -155,6 +155,7 @@ def broker_settings(url: str) -> dict:
             "dramatiq.middleware.Callbacks",
             "dramatiq.middleware.Retries",
             "django_dramatiq.middleware.DbConnectionsMiddleware",
+            "scoring.middleware.WorkerHousekeeping",
         ],
     }
 
@@ -166,8 +167,14 @@ DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 # Scoring limits and behaviour.
 SCORING_MAX_PAIRS_PER_JOB = env_int("SCORING_MAX_PAIRS_PER_JOB", 100_000)
 SCORING_MAX_ATTEMPTS = env_int("SCORING_MAX_ATTEMPTS", 5)
-# A running task whose lease has expired is considered abandoned by its worker.
-SCORING_TASK_LEASE_SECONDS = env_int("SCORING_TASK_LEASE_SECONDS", 300)
+# A worker renews the lease of each task it runs every SCORING_HEARTBEAT_SECONDS; a running task
+# whose lease has expired was abandoned by a dead worker, and the reconciler (every
+# SCORING_RECONCILE_SECONDS, in one worker process at a time) enqueues it again.
+SCORING_TASK_LEASE_SECONDS = env_int("SCORING_TASK_LEASE_SECONDS", 30)
+SCORING_HEARTBEAT_SECONDS = float(os.environ.get("SCORING_HEARTBEAT_SECONDS", "5"))
+SCORING_RECONCILE_SECONDS = float(os.environ.get("SCORING_RECONCILE_SECONDS", "15"))
+# Queued tasks of jobs younger than this, and waiting tasks less overdue, are left alone.
+SCORING_RECONCILE_GRACE_SECONDS = float(os.environ.get("SCORING_RECONCILE_GRACE_SECONDS", "10"))
 # Transient failures (rate limits, provider errors, timeouts) wait base * 2^(attempt-1) seconds,
 # jittered, at most the max, and honouring Retry-After.
 SCORING_RETRY_BASE_DELAY = float(os.environ.get("SCORING_RETRY_BASE_DELAY", "1"))

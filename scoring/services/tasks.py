@@ -26,6 +26,7 @@ from scoring.scorers.base import (
     ScorerFailed,
     ScoringContext,
 )
+from scoring.services.leases import lease_hold, lease_release
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +194,14 @@ def task_run(*, task_id: int) -> TaskResult | None:
     task = task_claim(task_id=task_id)
     if task is None:
         return None
+    lease_hold(task.id, task.attempts)
+    try:
+        return _task_score(task)
+    finally:
+        lease_release(task.id)
+
+
+def _task_score(task: ClaimedTask) -> TaskResult | None:
     try:
         scorer, scorer_ref = scorer_load(scorer_pk=task.scorer_pk, project_id=task.project_id)
         arguments = scorer.arguments(_call_output(task.call), task.call.inputs or {})

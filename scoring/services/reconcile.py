@@ -1,0 +1,85 @@
+"""The reconciler: the database is the source of truth and the broker may forget (Redis restarted
+empty, a send that failed after commit, a worker killed mid-task). It compares the unfinished
+tasks with the messages the broker holds and enqueues again every task that nothing will run."""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import dramatiq
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from dramatiq.common import dq_name
+
+from scoring.models import ScoringTask
+
+logger = logging.getLogger(__name__)
+
+Status = ScoringTask.Status
+
+
+@dataclass(frozen=True)
+class BrokerView:
+    """What the broker holds: task ids with a pending message, and jobs not yet fanned out.
+    `complete` is False when the broker cannot be inspected (RabbitMQ keeps its messages
+    durably, so only abandoned and overdue tasks are re-enqueued there)."""
+
+    task_ids: frozenset[int]
+    job_ids: frozenset[str]
+    complete: bool
+
+
+def broker_view(broker=None, *, queue: str = "scoring") -> BrokerView:
+    broker = broker or dramatiq.get_broker()
+    client = getattr(broker, "client", None)
+    if client is None:
+        return BrokerView(frozenset(), frozenset(), complete=False)
+    task_ids: set[int] = set()
+    job_ids: set[str] = set()
+    # Queued, delayed and fetched-but-unacknowledged messages all keep their body in these hashes.
+    for key in (f"{broker.namespace}:{queue}.msgs", f"{broker.namespace}:{dq_name(queue)}.msgs"):
+        for _, raw in client.hscan_iter(key, count=2_000):
+            try:
+                message = dramatiq.Message.decode(raw)
+            except Exception:
+                continue
+            if message.actor_name == "score_task" and message.args:
+                task_ids.add(int(message.args[0]))
+            elif message.actor_name == "dispatch_job" and message.args:
+                job_ids.add(str(message.args[0]))
+    return BrokerView(frozenset(task_ids), frozenset(job_ids), complete=True)
+
+
+def tasks_orphaned(view: BrokerView, *, grace_seconds: float | None = None) -> list[int]:
+    """Unfinished tasks that no message and no live worker will run."""
+    grace = timedelta(seconds=settings.SCORING_RECONCILE_GRACE_SECONDS if grace_seconds is None else grace_seconds)
+    now = timezone.now()
+    abandoned = Q(status=Status.RUNNING, lease_expires_at__lt=now)
+    overdue = Q(status=Status.WAITING, retry_at__lt=now - grace)
+    candidates = abandoned | overdue
+    if view.complete:
+        # A queued task of a job committed a moment ago may still be on its way to the broker.
+        candidates |= Q(status=Status.QUEUED, job__created_at__lt=now - grace)
+    rows = ScoringTask.objects.filter(candidates).values_list("pk", "job_id", "status")
+    orphaned = []
+    for task_id, job_id, status in rows.iterator(chunk_size=5_000):
+        if task_id in view.task_ids and status != Status.RUNNING:
+            continue
+        if status == Status.QUEUED and str(job_id) in view.job_ids:
+            continue  # its dispatch message will enqueue it
+        orphaned.append(task_id)
+    return orphaned
+
+
+def reconcile(*, send=None, grace_seconds: float | None = None) -> int:
+    """Enqueue again every task nothing will run; returns how many. Safe to run anywhere, at any
+    time, as often as wanted: a task is claimed at most once per attempt."""
+    if send is None:
+        from scoring.tasks import score_task as send
+    orphaned = tasks_orphaned(broker_view(send.broker), grace_seconds=grace_seconds)
+    for task_id in orphaned:
+        send.send(task_id)
+    if orphaned:
+        logger.info("Reconciler enqueued %d task(s) again", len(orphaned))
+    return len(orphaned)
