@@ -171,6 +171,8 @@ class ScoringTask(models.Model):
     scorer = models.ForeignKey(Object, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.IntegerField(default=0)
+    # `attempts` when an operator last retried the task: each retry gets a fresh attempt budget.
+    retried_at_attempt = models.IntegerField(default=0)
     error_type = models.CharField(max_length=128, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)

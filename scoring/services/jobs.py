@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from scoring.auth import wb_user_id_for
@@ -16,6 +17,7 @@ from scoring.services.projects import project_for_read
 
 logger = logging.getLogger(__name__)
 
+UNFINISHED = (ScoringTask.Status.QUEUED, ScoringTask.Status.RUNNING, ScoringTask.Status.WAITING)
 LOOKUP_CHUNK = 10_000  # ids per IN (...) query: far below every backend's parameter limits
 
 
@@ -182,3 +184,37 @@ def job_dispatch(*, job_id) -> None:
         dispatch_job.send(str(job_id))
     except Exception:
         logger.exception("Could not dispatch scoring job %s; its tasks stay queued", job_id)
+
+
+def job_cancel(*, job: ScoringJob) -> int:
+    """Cancel the job's tasks that have not started (queued) or are waiting to retry; running
+    ones finish. Returns how many were cancelled."""
+    now = timezone.now()
+    cancelled = ScoringTask.objects.filter(
+        job=job, status__in=[ScoringTask.Status.QUEUED, ScoringTask.Status.WAITING]
+    ).update(status=ScoringTask.Status.CANCELLED, finished_at=now, retry_at=None)
+    job_finish_if_done(job_id=job.pk)
+    return cancelled
+
+
+def job_retry_failed(*, job: ScoringJob) -> int:
+    """Run the job's failed tasks again, as new attempts with a fresh attempt budget; each keeps
+    its attempt count and its earlier scoring calls. Returns how many were queued again."""
+    with transaction.atomic():
+        retried = ScoringTask.objects.filter(job=job, status=ScoringTask.Status.FAILED).update(
+            status=ScoringTask.Status.QUEUED,
+            retried_at_attempt=F("attempts"),
+            finished_at=None,
+            retry_at=None,
+        )
+        if retried:
+            ScoringJob.objects.filter(pk=job.pk).update(finished_at=None)
+            transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
+    return retried
+
+
+def job_finish_if_done(*, job_id) -> None:
+    """Set the job's finished_at once no task is left to run. Call it after commit, so that of two
+    tasks finishing together the later one sees both."""
+    if not ScoringTask.objects.filter(job_id=job_id, status__in=UNFINISHED).exists():
+        ScoringJob.objects.filter(pk=job_id, finished_at__isnull=True).update(finished_at=timezone.now())

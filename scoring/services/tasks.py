@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from scoring.models import Call, Feedback, Object, ScoringJob, ScoringTask
+from scoring.models import Call, Feedback, Object, ScoringTask
 from scoring.refs import InvalidRef, call_ref_uri, object_ref_uri, parse_object_ref
 from scoring.scorers import Scorer, scorer_class_for
 from scoring.scorers.base import (
@@ -26,12 +26,12 @@ from scoring.scorers.base import (
     ScorerFailed,
     ScoringContext,
 )
+from scoring.services.jobs import job_finish_if_done
 from scoring.services.leases import lease_hold, lease_release
 
 logger = logging.getLogger(__name__)
 
 Status = ScoringTask.Status
-UNFINISHED = (Status.QUEUED, Status.RUNNING, Status.WAITING)
 ERROR_MESSAGE_LIMIT = 4_000
 
 
@@ -49,6 +49,7 @@ class ClaimedTask:
 
     id: int
     attempts: int
+    retried_at_attempt: int
     job_id: uuid.UUID
     wb_user_id: str
     project_pk: int
@@ -84,6 +85,7 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
         ScoringTask.objects.select_related("call", "job__project")
         .only(
             "attempts",
+            "retried_at_attempt",
             "scorer_id",
             "job__wb_user_id",
             "job__project__entity",
@@ -95,6 +97,7 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
     return ClaimedTask(
         id=task.pk,
         attempts=task.attempts,
+        retried_at_attempt=task.retried_at_attempt,
         job_id=task.job_id,
         wb_user_id=task.job.wb_user_id,
         project_pk=task.job.project_id,
@@ -222,10 +225,10 @@ def _task_score(task: ClaimedTask) -> TaskResult | None:
     try:
         outcome = scorer.run(arguments, context)
     except RetryableError as exc:
-        if task.attempts < settings.SCORING_MAX_ATTEMPTS:
+        if task.attempts - task.retried_at_attempt < settings.SCORING_MAX_ATTEMPTS:
             return task_wait(task=task, error_type=exc.error_type, message=str(exc), retry_after=exc.retry_after)
         scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
-        message = f"Gave up after {task.attempts} attempts: {exc}"
+        message = f"Gave up after {task.attempts - task.retried_at_attempt} attempts: {exc}"
         return task_fail(task=task, error_type=exc.error_type, message=message, scoring_call=scoring_call)
     except Exception as exc:
         error_type = exc.error_type if isinstance(exc, ScorerFailed) else type(exc).__name__
@@ -316,7 +319,7 @@ def task_succeed(
         # Another worker took the task over (our lease expired) and recorded its own result.
         logger.warning("Task %s was finished elsewhere; this result is dropped", task.id)
         return None
-    _job_finish_if_done(task.job_id)
+    job_finish_if_done(job_id=task.job_id)
     return TaskResult(Status.SUCCEEDED)
 
 
@@ -338,7 +341,7 @@ def task_fail(
         if not released:
             transaction.set_rollback(True)
             return None
-    _job_finish_if_done(task.job_id)
+    job_finish_if_done(job_id=task.job_id)
     return TaskResult(Status.FAILED)
 
 
@@ -363,9 +366,3 @@ def task_wait(
         error_message=message[:ERROR_MESSAGE_LIMIT],
     )
     return TaskResult(Status.WAITING, retry_in=delay) if released else None
-
-
-def _job_finish_if_done(job_id) -> None:
-    # Checked after commit, so that of two tasks finishing together the later one sees both.
-    if not ScoringTask.objects.filter(job_id=job_id, status__in=UNFINISHED).exists():
-        ScoringJob.objects.filter(pk=job_id, finished_at__isnull=True).update(finished_at=timezone.now())
