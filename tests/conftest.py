@@ -71,7 +71,7 @@ def broker():
     broker.flush_all()
 
 
-def _database_url() -> str:
+def database_url() -> str:
     db = settings.DATABASES["default"]
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -82,7 +82,7 @@ def start_worker(processes: int = 1, threads: int = 4, extra_env: dict | None = 
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "project.settings_test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
