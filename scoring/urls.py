@@ -2,11 +2,19 @@
 
 from django.urls import path
 
+from scoring.apis.calls import CallEndApi, CallReadApi, CallStartApi, CallUpsertBatchApi
 from scoring.apis.calls_score import CallsScoreApi
+from scoring.apis.objects import ObjCreateApi, ObjReadApi
 from scoring.apis.service import HealthApi, ServerInfoApi
 
 urlpatterns = [
     path("calls/score", CallsScoreApi.as_view(), name="calls-score"),
+    path("call/start", CallStartApi.as_view(), name="call-start"),
+    path("call/end", CallEndApi.as_view(), name="call-end"),
+    path("call/upsert_batch", CallUpsertBatchApi.as_view(), name="call-upsert-batch"),
+    path("call/read", CallReadApi.as_view(), name="call-read"),
+    path("obj/create", ObjCreateApi.as_view(), name="obj-create"),
+    path("obj/read", ObjReadApi.as_view(), name="obj-read"),
     path("server_info", ServerInfoApi.as_view(), name="server-info"),
     path("health", HealthApi.as_view(), name="health"),
 ]

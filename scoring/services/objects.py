@@ -3,11 +3,16 @@
 import base64
 import hashlib
 import json
+import re
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import JSONField, Max, Value
 
+from scoring.errors import RequestValidationError, error
 from scoring.models import Object, Project
+
+VERSION_INDEX = re.compile(r"v[0-9]{1,10}")  # longer cannot be a version: looked up as a digest
+VERSION_INDEX_MAX = 2**31 - 1  # Object.version_index is a 32-bit column
 
 
 def weave_digest(val) -> str:
@@ -41,11 +46,29 @@ def object_classes(val, builtin_object_class: str | None = None) -> tuple[str | 
 
 
 def object_create(
-    *, project: Project, object_id: str, val, wb_user_id: str | None = None, builtin_object_class: str | None = None
+    *,
+    project: Project,
+    object_id: str,
+    val,
+    wb_user_id: str | None = None,
+    builtin_object_class: str | None = None,
+    expected_digest: str | None = None,
+    expected_digest_loc=("body", "obj", "expected_digest"),
 ) -> Object:
     """Store `val` as the next version of `object_id`, or return the existing version with the
-    same content: identical content always yields the same digest and version."""
+    same content: identical content always yields the same digest and version. A client that
+    says which digest it expects gets a 422 at `expected_digest_loc` when the content differs."""
     digest = weave_digest(val)
+    if expected_digest is not None and expected_digest != digest:
+        raise RequestValidationError(
+            [
+                error(
+                    expected_digest_loc,
+                    f"expected_digest {expected_digest!r} does not match the digest of val ({digest!r})",
+                    "digest_mismatch",
+                )
+            ]
+        )
     for _ in range(5):
         existing = Object.objects.filter(project=project, object_id=object_id, digest=digest).first()
         if existing is not None:
@@ -56,7 +79,7 @@ def object_create(
                 versions = Object.objects.filter(project=project, object_id=object_id)
                 last = versions.aggregate(last=Max("version_index"))["last"]
                 versions.filter(is_latest=True).update(is_latest=False)
-                return Object.objects.create(
+                created = Object.objects.create(
                     project=project,
                     object_id=object_id,
                     digest=digest,
@@ -65,9 +88,27 @@ def object_create(
                     kind=object_kind(val),
                     base_object_class=base,
                     leaf_object_class=leaf,
-                    val=val,
+                    # A bare None would be SQL NULL; a null value is stored as JSON null.
+                    val=Value(None, JSONField()) if val is None else val,
                     wb_user_id=wb_user_id,
                 )
+                created.val = val
+                return created
         except IntegrityError:
             continue  # a concurrent writer took this version number or digest: look again
     raise IntegrityError(f"Could not store a new version of {object_id!r} under contention")
+
+
+def object_get(*, project: Project, object_id: str, version: str) -> Object | None:
+    """The version of `object_id` named by `version`: a digest, `latest` or `v<N>`."""
+    objects = Object.objects.filter(project=project, object_id=object_id, deleted_at__isnull=True)
+    if version == "latest":
+        objects = objects.filter(is_latest=True)
+    elif VERSION_INDEX.fullmatch(version):
+        index = int(version[1:])
+        if index > VERSION_INDEX_MAX:
+            return None
+        objects = objects.filter(version_index=index)
+    else:
+        objects = objects.filter(digest=version)
+    return objects.first()

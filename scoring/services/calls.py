@@ -1,0 +1,138 @@
+"""Ingesting Weave calls: starts and ends are upserts on (project, call id) that each write only
+their own columns, so that a call may be ended before it is started; a batch is written with one
+set-based statement per kind. And reading one call back."""
+
+import os
+import time
+import uuid
+
+from django.db import transaction
+
+from scoring.auth import wb_user_id_for
+from scoring.models import Call, Project
+from scoring.services.projects import project_for_read, project_for_write
+
+# The columns each kind of request owns; an upsert of one kind never touches the other's.
+START_FIELDS = [
+    "op_name",
+    "display_name",
+    "trace_id",
+    "parent_id",
+    "thread_id",
+    "turn_id",
+    "started_at",
+    "attributes",
+    "inputs",
+    "wb_user_id",
+    "wb_run_id",
+    "wb_run_step",
+]
+END_FIELDS = ["ended_at", "exception", "output", "summary", "wb_run_step_end"]
+INSERT_BATCH_SIZE = 500
+
+
+def new_id() -> str:
+    """A UUID v7: a millisecond timestamp then random bits, so ids sort by creation time."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+def call_start(*, user, start: dict) -> dict:
+    """Record the start of a call (Weave's StartedCallSchemaForInsert); returns `{id, trace_id}`,
+    generating either when absent."""
+    return _calls_upsert(user=user, items=[("start", start, ("body", "start", "project_id"))])[0]
+
+
+def call_end(*, user, end: dict) -> None:
+    """Record the end of a call (Weave's EndedCallSchemaForInsert), started or not."""
+    _calls_upsert(user=user, items=[("end", end, ("body", "end", "project_id"))])
+
+
+def calls_upsert_batch(*, user, batch: list[tuple[str, dict]]) -> list[dict]:
+    """Record a batch of `("start", start)` and `("end", end)` items in any order; returns one
+    result per item, in order: `{id, trace_id}` for a start, `{}` for an end."""
+    items = [
+        (mode, data, ("body", "batch", index, "req", mode, "project_id")) for index, (mode, data) in enumerate(batch)
+    ]
+    return _calls_upsert(user=user, items=items)
+
+
+def _calls_upsert(*, user, items: list[tuple[str, dict, tuple]]) -> list[dict]:
+    projects: dict[str, Project] = {}
+    for _, data, loc in items:
+        if data["project_id"] not in projects:
+            projects[data["project_id"]] = project_for_write(user=user, project_id=data["project_id"], loc=loc)
+    wb_user_id = wb_user_id_for(user)
+
+    # PostgreSQL refuses to update one row twice in a statement: the last item per id wins.
+    starts: dict[tuple[int, str], Call] = {}
+    ends: dict[tuple[int, str], Call] = {}
+    results = []
+    for mode, data, _ in items:
+        project = projects[data["project_id"]]
+        if mode == "start":
+            call = _started_call(project, data, wb_user_id)
+            starts[(project.pk, call.call_id)] = call
+            results.append({"id": call.call_id, "trace_id": call.trace_id})
+        else:
+            call = _ended_call(project, data, wb_user_id)
+            ends[(project.pk, call.call_id)] = call
+            results.append({})
+
+    with transaction.atomic():
+        for rows, fields in ((starts, START_FIELDS), (ends, END_FIELDS)):
+            if rows:
+                Call.objects.bulk_create(
+                    # In key order, so that concurrent batches lock shared rows in the same order.
+                    [rows[key] for key in sorted(rows)],
+                    batch_size=INSERT_BATCH_SIZE,
+                    update_conflicts=True,
+                    unique_fields=["project", "call_id"],
+                    update_fields=fields,
+                )
+    return results
+
+
+def _started_call(project: Project, start: dict, wb_user_id: str) -> Call:
+    return Call(
+        project=project,
+        call_id=start.get("id") or new_id(),
+        op_name=start["op_name"],
+        display_name=start.get("display_name"),
+        trace_id=start.get("trace_id") or new_id(),
+        parent_id=start.get("parent_id"),
+        thread_id=start.get("thread_id"),
+        turn_id=start.get("turn_id"),
+        started_at=start["started_at"],
+        attributes=start["attributes"],
+        inputs=start["inputs"],
+        wb_user_id=wb_user_id,
+        wb_run_id=start.get("wb_run_id"),
+        wb_run_step=start.get("wb_run_step"),
+    )
+
+
+def _ended_call(project: Project, end: dict, wb_user_id: str) -> Call:
+    # trace_id, started_at and wb_user_id only fill a row the end creates; its start overwrites them.
+    return Call(
+        project=project,
+        call_id=end["id"],
+        trace_id=end.get("trace_id") or "",
+        started_at=end.get("started_at"),
+        wb_user_id=wb_user_id,
+        ended_at=end["ended_at"],
+        exception=end.get("exception"),
+        output=end.get("output"),
+        summary=end["summary"],
+        wb_run_step_end=end.get("wb_run_step_end"),
+    )
+
+
+def call_read(*, user, project_id: str, call_id: str) -> Call | None:
+    """The call, or None if it (or its project) does not exist."""
+    project = project_for_read(user=user, project_id=project_id)
+    if project is None:
+        return None
+    return Call.objects.select_related("project").filter(project=project, call_id=call_id).first()
