@@ -20,6 +20,7 @@ run: install
 	VENV=$(VENV) bin/run
 
 test: install
+	bin/ensure-chromium
 	$(VENV)/bin/ruff check .
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} BROKER_URL=$${BROKER_URL:-$(TEST_BROKER_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)

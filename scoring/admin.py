@@ -1,9 +1,29 @@
-"""The admin: a read-only browser of scoring jobs and their tasks, and API key management."""
+"""The admin: the scoring job viewer (jobs with progress, a job page with its errors and actions,
+its tasks), read-only browsers of calls, objects and feedback, and API key management.
 
-from django.contrib import admin
-from django.db.models import Count, Q
+Lists never count tasks per row: finished jobs carry their final counts, and the unfinished
+jobs of a page are counted in one grouped query."""
 
+import contextlib
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, Min, OuterRef, Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django_dramatiq.models import Task as DramatiqTask
+
+from scoring.auth import api_key_revoke
 from scoring.models import ApiKey, Call, Feedback, Object, Project, ScoringJob, ScoringTask
+from scoring.selectors import JobProgress, job_progress, jobs_progress
+from scoring.services.jobs import job_cancel, job_retry_failed
+
+Status = ScoringTask.Status
+STATUS_CHOICES = ["queued", "running", "succeeded", "partial", "failed", "cancelled"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -17,41 +37,147 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class JobStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(s, s) for s in STATUS_CHOICES]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if value in ("queued", "running"):
+            started = Exists(ScoringTask.objects.filter(job=OuterRef("pk")).exclude(status=Status.QUEUED))
+            unfinished = queryset.filter(finished_at__isnull=True)
+            return unfinished.filter(started) if value == "running" else unfinished.exclude(started)
+        return queryset.filter(final_status=value)
+
+
+class JobChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        unfinished = [job.pk for job in self.result_list if job.final_counts is None]
+        live = jobs_progress(job_ids=unfinished) if unfinished else {}
+        for job in self.result_list:
+            job.progress = live.get(job.pk) or JobProgress(job.final_counts or {})
+
+
+def progress_bar(progress: JobProgress) -> str:
+    counts, total = progress.counts, progress.total or 1
+    ok, bad = counts.get(Status.SUCCEEDED, 0), counts.get(Status.FAILED, 0)
+    return format_html(
+        '<div class="job-progress" title="{} succeeded, {} failed of {}" '
+        'style="width:140px;height:10px;background:#ddd;display:inline-block;vertical-align:middle">'
+        '<div style="width:{}%;height:100%;background:#3a3;float:left"></div>'
+        '<div style="width:{}%;height:100%;background:#c33;float:left"></div></div> {}/{}',
+        ok,
+        bad,
+        progress.total,
+        round(100 * ok / total, 1),
+        round(100 * bad / total, 1),
+        ok + bad,
+        progress.total,
+    )
+
+
 @admin.register(ScoringJob)
 class ScoringJobAdmin(ReadOnlyAdmin):
-    list_display = ["id", "project", "user", "created_at", "task_count", "succeeded", "failed", "finished_at"]
-    list_filter = ["created_at", "finished_at"]
+    list_display = ["id", "project", "user", "created_at", "status", "progress", "duration"]
+    list_filter = [JobStatusFilter, "project", "user", "created_at"]
     list_select_related = ["project", "user"]
-    search_fields = ["=id"]
+    search_fields = ["id"]
+    search_help_text = "A job id, a call id, or a scorer ref (weave:///…)."
     date_hierarchy = "created_at"
+    show_full_result_count = False
+    fields = ["id", "project", "user", "wb_user_id", "client_wb_user_id", "created_at", "finished_at", "task_count"]
+    readonly_fields = fields
+    change_form_template = "admin/scoring/scoringjob/change_form.html"
 
-    def get_queryset(self, request):
-        status = ScoringTask.Status
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                succeeded_count=Count("tasks", filter=Q(tasks__status=status.SUCCEEDED)),
-                failed_count=Count("tasks", filter=Q(tasks__status=status.FAILED)),
-            )
+    def get_changelist(self, request, **kwargs):
+        return JobChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.startswith("weave:///"):
+            return queryset.filter(scorer_refs__contains=[term]), False
+        by_call = ScoringTask.objects.filter(call__call_id=term).values("job_id")
+        condition = Q(pk__in=by_call)
+        with contextlib.suppress(ValidationError):  # a term that is not a job id
+            condition |= Q(pk=ScoringJob._meta.pk.to_python(term))
+        return queryset.filter(condition), False
+
+    @admin.display(description="status")
+    def status(self, job):
+        return job.progress.status
+
+    @admin.display(description="progress (succeeded / failed / total)")
+    def progress(self, job):
+        return progress_bar(job.progress)
+
+    @admin.display(description="duration")
+    def duration(self, job):
+        if job.finished_at is None:
+            return "—"
+        return f"{(job.finished_at - job.created_at).total_seconds():.1f} s"
+
+    def get_urls(self):
+        return [
+            path("<uuid:job_id>/retry/", self.admin_site.admin_view(self.retry_view), name="scoring_job_retry"),
+            path("<uuid:job_id>/cancel/", self.admin_site.admin_view(self.cancel_view), name="scoring_job_cancel"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = get_object_or_404(ScoringJob, pk=object_id)
+        failures = (
+            ScoringTask.objects.filter(job=job, status=Status.FAILED)
+            .values("error_type")
+            .annotate(count=Count("id"), example=Min("error_message"), example_call=Min("call__call_id"))
+            .order_by("-count")[:50]
         )
+        tasks_url = reverse("admin:scoring_scoringtask_changelist") + f"?job__id__exact={job.pk}"
+        context = {
+            "job": job,
+            "progress": job_progress(job_id=job.pk),
+            "failures": failures,
+            "tasks_url": tasks_url,
+            "failed_tasks_url": f"{tasks_url}&status__exact=failed",
+            "request_json": json.dumps(job.request, indent=2)[:20_000],
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
-    @admin.display(ordering="succeeded_count")
-    def succeeded(self, obj):
-        return obj.succeeded_count
+    def _action(self, request, job_id, action, verb):
+        job = get_object_or_404(ScoringJob, pk=job_id)
+        if request.method != "POST" or not self.has_view_permission(request, job):
+            return HttpResponseRedirect(reverse("admin:scoring_scoringjob_change", args=[job.pk]))
+        count = action(job=job)
+        self.message_user(request, f"{count} task(s) {verb}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:scoring_scoringjob_change", args=[job.pk]))
 
-    @admin.display(ordering="failed_count")
-    def failed(self, obj):
-        return obj.failed_count
+    def retry_view(self, request, job_id):
+        return self._action(request, job_id, job_retry_failed, "queued again")
+
+    def cancel_view(self, request, job_id):
+        return self._action(request, job_id, job_cancel, "cancelled")
 
 
 @admin.register(ScoringTask)
 class ScoringTaskAdmin(ReadOnlyAdmin):
-    list_display = ["id", "job", "call", "scorer", "status", "attempts", "error_type", "finished_at"]
-    list_filter = ["status", "error_type"]
+    list_display = ["id", "job", "call", "scorer", "status", "attempts", "error_type", "error", "finished_at"]
+    list_filter = ["status"]
     list_select_related = ["call", "scorer"]
-    search_fields = ["=job__id", "=call__call_id"]
+    search_fields = ["=call__call_id"]
     raw_id_fields = ["job", "call", "scorer"]
+    show_full_result_count = False
+
+    @admin.display(description="error")
+    def error(self, task):
+        return task.error_message[:200]
 
 
 @admin.register(Project)
@@ -65,6 +191,7 @@ class CallAdmin(ReadOnlyAdmin):
     list_display = ["call_id", "project", "op_name", "started_at", "ended_at"]
     list_select_related = ["project"]
     search_fields = ["=call_id"]
+    show_full_result_count = False
 
 
 @admin.register(Object)
@@ -80,13 +207,14 @@ class FeedbackAdmin(ReadOnlyAdmin):
     list_select_related = ["project"]
     search_fields = ["=weave_ref", "=id"]
     raw_id_fields = ["task"]
+    show_full_result_count = False
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["prefix", "name", "user", "created_at", "last_used_at", "revoked_at"]
     fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
     list_select_related = ["user"]
     actions = ["revoke"]
 
@@ -95,7 +223,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
-        from scoring.auth import api_key_revoke
-
         for api_key in queryset:
             api_key_revoke(api_key=api_key)
+
+
+# django_dramatiq's message table is a debugging aid we do not fill (the audit trail is ours).
+if admin.site.is_registered(DramatiqTask):
+    admin.site.unregister(DramatiqTask)

@@ -147,6 +147,10 @@ class ScoringJob(models.Model):
     task_count = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when the job finishes (and again after a cancel or retry): its final status and task
+    # counts, so that lists of jobs never count tasks. While it runs they are derived live.
+    final_status = models.CharField(max_length=16, blank=True, default="", db_index=True)
+    final_counts = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -166,7 +170,8 @@ class ScoringTask(models.Model):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
-    job = models.ForeignKey(ScoringJob, on_delete=models.CASCADE, related_name="tasks")
+    # Indexed by the (job, call, scorer) constraint; a separate index would only slow submits.
+    job = models.ForeignKey(ScoringJob, on_delete=models.CASCADE, related_name="tasks", db_index=False)
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="+")
     scorer = models.ForeignKey(Object, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

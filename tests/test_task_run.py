@@ -158,3 +158,5 @@ def test_job_finishes_when_its_last_task_does(submit):
     task_run(task_id=second.pk)
     job.refresh_from_db()
     assert job.finished_at is not None
+    assert job.final_status == "partial"
+    assert job.final_counts == {**dict.fromkeys(Status.values, 0), "succeeded": 1, "failed": 1}

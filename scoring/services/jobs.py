@@ -13,6 +13,7 @@ from scoring.errors import RequestValidationError, error
 from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
 from scoring.refs import InvalidRef, ObjectRef, object_ref_uri, parse_object_ref
 from scoring.scorers import scorer_class_for, supported_classes
+from scoring.selectors import job_progress
 from scoring.services.projects import project_for_read
 
 logger = logging.getLogger(__name__)
@@ -164,8 +165,9 @@ def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[
             request=request,
             scorer_refs=[object_ref_uri(project_id, o.object_id, o.digest) for o in scorers],
             task_count=len(call_pks) * len(scorers),
-            finished_at=timezone.now() if not call_pks or not scorers else None,
         )
+        if not job.task_count:
+            job_finish_if_done(job_id=job.pk)
         ScoringTask.objects.bulk_create(
             (ScoringTask(job=job, call_id=call_pk, scorer=scorer) for call_pk in call_pks for scorer in scorers),
             batch_size=5_000,
@@ -208,13 +210,17 @@ def job_retry_failed(*, job: ScoringJob) -> int:
             retry_at=None,
         )
         if retried:
-            ScoringJob.objects.filter(pk=job.pk).update(finished_at=None)
+            ScoringJob.objects.filter(pk=job.pk).update(finished_at=None, final_status="", final_counts=None)
             transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
     return retried
 
 
 def job_finish_if_done(*, job_id) -> None:
-    """Set the job's finished_at once no task is left to run. Call it after commit, so that of two
-    tasks finishing together the later one sees both."""
-    if not ScoringTask.objects.filter(job_id=job_id, status__in=UNFINISHED).exists():
-        ScoringJob.objects.filter(pk=job_id, finished_at__isnull=True).update(finished_at=timezone.now())
+    """Once no task is left to run, record the job's finish time, final status and counts. Call it
+    after commit, so that of two tasks finishing together the later one sees both."""
+    if ScoringTask.objects.filter(job_id=job_id, status__in=UNFINISHED).exists():
+        return
+    progress = job_progress(job_id=job_id)
+    ScoringJob.objects.filter(pk=job_id, finished_at__isnull=True).update(
+        finished_at=timezone.now(), final_status=progress.status, final_counts=progress.counts
+    )
