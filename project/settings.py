@@ -130,7 +130,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["scoring.parsers.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "scoring.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -188,3 +188,47 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Scorer providers and outbound requests (issue 3)
+#
+# SCORING_PROVIDERS  JSON object: provider name (the part of an LLM judge's llm_model_id before
+#                    the first "/") -> {"base_url": ..., "api_key": ... or "api_key_env": NAME,
+#                    "concurrency": N}; e.g. {"local": {"base_url": "http://127.0.0.1:8000/v1"}}.
+# OPENAI_API_KEY, OPENAI_BASE_URL  shorthand for the "openai" provider.
+# SCORING_OUTBOUND_ALLOWLIST  comma-separated CIDRs, IPs or host names that remote scorers may
+#                    reach although they are loopback/private (e.g. "127.0.0.1" in tests).
+
+
+def _scoring_providers() -> dict:
+    import json
+
+    try:
+        providers = json.loads(os.environ.get("SCORING_PROVIDERS") or "{}")
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"SCORING_PROVIDERS must be a JSON object: {exc.msg}") from None
+    if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
+        raise ImproperlyConfigured('SCORING_PROVIDERS must map provider names to {"base_url": ...} objects.')
+    if "openai" not in providers and (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
+        providers["openai"] = {
+            "base_url": os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
+            "api_key_env": "OPENAI_API_KEY",
+        }
+    return providers
+
+
+SCORING_PROVIDERS = _scoring_providers()
+# Concurrent requests per provider across all worker processes (Redis broker only); a provider's
+# "concurrency" overrides it. A worker waits up to SLOT_WAIT seconds for a slot, then retries the
+# task later; a slot held by a killed worker is freed SLOT_TTL seconds after the last use.
+SCORING_PROVIDER_CONCURRENCY = env_int("SCORING_PROVIDER_CONCURRENCY", 16)
+SCORING_PROVIDER_SLOT_WAIT = float(os.environ.get("SCORING_PROVIDER_SLOT_WAIT", "30"))
+SCORING_PROVIDER_SLOT_TTL = env_int("SCORING_PROVIDER_SLOT_TTL", 600)
+# Seconds: reading a provider's answer, and connecting to any outbound host.
+SCORING_HTTP_TIMEOUT = float(os.environ.get("SCORING_HTTP_TIMEOUT", "60"))
+SCORING_HTTP_CONNECT_TIMEOUT = float(os.environ.get("SCORING_HTTP_CONNECT_TIMEOUT", "10"))
+# Remote scorers: read timeout (Weave's is 30 s) and an optional bearer token sent to every endpoint.
+SCORING_REMOTE_SCORER_TIMEOUT = float(os.environ.get("SCORING_REMOTE_SCORER_TIMEOUT", "30"))
+SCORING_REMOTE_SCORER_BEARER_TOKEN = os.environ.get("SCORING_REMOTE_SCORER_BEARER_TOKEN", "")
+SCORING_OUTBOUND_ALLOWLIST = [
+    entry.strip() for entry in os.environ.get("SCORING_OUTBOUND_ALLOWLIST", "").split(",") if entry.strip()
+]

@@ -90,3 +90,34 @@ def test_body_that_is_not_an_object(api, setup, payload):
             "type": "model_attributes_type",
         }
     ]
+
+
+def test_body_nested_too_deeply_is_json_invalid(api, setup):
+    """A body nested deeper than the JSON parser can follow is a 422 json_invalid, not a 500."""
+    deep = "[" * 100_000 + "]" * 100_000
+    response = api.post(URL, '{"project_id": ' + deep + "}", content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_nan_is_json_invalid(api, setup):
+    """NaN is not JSON: a 422 json_invalid."""
+    response = api.post(URL, '{"project_id": NaN}', content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+@pytest.mark.parametrize("project_id", ["nodash", "/demo", "alice/", "a/b/c", "x" * 200 + "/demo", "alice/d\x00"])
+def test_malformed_project_id_is_422(api, setup, project_id):
+    """A project id that is not `<entity>/<project>` within the name limits is a 422 at project_id."""
+    response = post(api, body(project_id=project_id))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "project_id"]
+
+
+@pytest.mark.parametrize("version", ["v²", "v99999999999999999999", "v-1"])
+def test_odd_scorer_versions_are_not_found(api, setup, version):
+    """A version that is no digest nor v<N> within range is simply not found (422), never a 500."""
+    response = post(api, body(scorer_refs=[f"weave:///alice/demo/object/ValidJSONScorer:{version}"]))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "scorer_not_found"

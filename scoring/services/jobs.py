@@ -14,6 +14,7 @@ from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
 from scoring.refs import InvalidRef, ObjectRef, object_ref_uri, parse_object_ref
 from scoring.scorers import scorer_class_for, supported_classes
 from scoring.selectors import job_progress
+from scoring.services.objects import VERSION_INDEX
 from scoring.services.projects import project_for_read
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def _pick_version(ref: ObjectRef, versions: list[Object]) -> Object | _ScorerRef
     """The version a ref names: a digest, `latest` or `v<N>`; and it must be a supported scorer."""
     if ref.version == "latest":
         matches = [o for o in versions if o.is_latest]
-    elif ref.version.startswith("v") and ref.version[1:].isdigit():
+    elif VERSION_INDEX.fullmatch(ref.version):
         matches = [o for o in versions if o.version_index == int(ref.version[1:])]
     else:
         matches = [o for o in versions if o.digest == ref.version]

@@ -6,12 +6,18 @@ from scoring.auth import user_may_access
 from scoring.errors import RequestValidationError, error
 from scoring.models import Project
 
+NAME_MAX = Project._meta.get_field("name").max_length
+
 
 def project_id_parse(project_id: str, *, loc=("body", "project_id")) -> tuple[str, str]:
     """Split `entity/name`; a malformed id is a 422 at `loc`."""
     entity, sep, name = project_id.partition("/")
     if not sep or not entity or not name or "/" in name:
         raise RequestValidationError([error(loc, "Project id must look like '<entity>/<project>'", "value_error")])
+    if len(entity) > NAME_MAX or len(name) > NAME_MAX or "\x00" in project_id:
+        raise RequestValidationError(
+            [error(loc, f"Entity and project names are at most {NAME_MAX} characters, without NUL", "value_error")]
+        )
     return entity, name
 
 
