@@ -4,6 +4,7 @@ from django.urls import path
 
 from scoring.apis.calls import CallEndApi, CallReadApi, CallStartApi, CallUpsertBatchApi
 from scoring.apis.calls_score import CallsScoreApi
+from scoring.apis.feedback import FeedbackCreateApi, FeedbackCreateBatchApi, FeedbackQueryApi
 from scoring.apis.objects import ObjCreateApi, ObjReadApi
 from scoring.apis.service import HealthApi, ServerInfoApi
 
@@ -15,6 +16,9 @@ urlpatterns = [
     path("call/read", CallReadApi.as_view(), name="call-read"),
     path("obj/create", ObjCreateApi.as_view(), name="obj-create"),
     path("obj/read", ObjReadApi.as_view(), name="obj-read"),
+    path("feedback/create", FeedbackCreateApi.as_view(), name="feedback-create"),
+    path("feedback/batch/create", FeedbackCreateBatchApi.as_view(), name="feedback-create-batch"),
+    path("feedback/query", FeedbackQueryApi.as_view(), name="feedback-query"),
     path("server_info", ServerInfoApi.as_view(), name="server-info"),
     path("health", HealthApi.as_view(), name="health"),
 ]
