@@ -173,6 +173,8 @@ SCORING_MAX_ATTEMPTS = env_int("SCORING_MAX_ATTEMPTS", 5)
 SCORING_TASK_LEASE_SECONDS = env_int("SCORING_TASK_LEASE_SECONDS", 30)
 SCORING_HEARTBEAT_SECONDS = float(os.environ.get("SCORING_HEARTBEAT_SECONDS", "5"))
 SCORING_RECONCILE_SECONDS = float(os.environ.get("SCORING_RECONCILE_SECONDS", "15"))
+# A worker process silent this long is dead: its fetched messages go back to the queue.
+SCORING_DEAD_WORKER_SECONDS = float(os.environ.get("SCORING_DEAD_WORKER_SECONDS", "20"))
 # Queued tasks of jobs younger than this, and waiting tasks less overdue, are left alone.
 SCORING_RECONCILE_GRACE_SECONDS = float(os.environ.get("SCORING_RECONCILE_GRACE_SECONDS", "10"))
 # Transient failures (rate limits, provider errors, timeouts) wait base * 2^(attempt-1) seconds,

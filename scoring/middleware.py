@@ -30,12 +30,14 @@ class WorkerHousekeeping(Middleware):
 
     def _loop(self, broker):
         from scoring.services.leases import leases_renew
+        from scoring.services.reconcile import worker_heartbeat
 
         heartbeat = settings.SCORING_HEARTBEAT_SECONDS
         reconcile_every = settings.SCORING_RECONCILE_SECONDS
         since_reconcile = reconcile_every  # reconcile soon after boot: a restart is when it matters
         while not self._stop.wait(heartbeat):
             try:
+                worker_heartbeat(broker)
                 leases_renew()
                 since_reconcile += heartbeat
                 if since_reconcile >= reconcile_every:

@@ -119,3 +119,29 @@ def test_reconcile_command(job, broker, capsys):
     call_command("scoring_reconcile")
     assert "Enqueued 3 task(s) again." in capsys.readouterr().out
     assert broker_view(broker).task_ids == set(task_ids(job))
+
+
+def test_messages_of_a_dead_worker_go_back_to_the_queue(job, broker, settings):
+    """Messages fetched by a worker that stopped beating are requeued by the reconciler, without
+    waiting for Dramatiq's random maintenance; a live worker's messages stay where they are."""
+    import time
+
+    settings.SCORING_DEAD_WORKER_SECONDS = 5
+    first, second, _ = task_ids(job)
+    for task_id in (first, second):
+        score_task.send(task_id)
+    client, ns = broker.client, broker.namespace
+    # Two consumers fetch one message each: "dead" beat long ago, "alive" just now.
+    now_ms = int(time.time() * 1000)
+    for worker_id, beat in (("dead-worker", now_ms - 60_000), ("live-worker", now_ms)):
+        args = ["fetch", now_ms, "scoring", worker_id, 60_000, broker.dead_message_ttl, 0, 1000, 1]
+        broker.scripts["dispatch"](keys=[ns], args=args)
+        client.zadd(f"{ns}:__heartbeats__", {worker_id: beat})
+    assert client.llen(f"{ns}:scoring") == 0
+
+    from scoring.services.reconcile import requeue_dead_workers
+
+    requeue_dead_workers(broker)
+    assert client.llen(f"{ns}:scoring") == 1
+    assert client.scard(f"{ns}:__acks__.live-worker.scoring") == 1
+    assert client.scard(f"{ns}:__acks__.dead-worker.scoring") == 0

@@ -3,6 +3,7 @@ empty, a send that failed after commit, a worker killed mid-task). It compares t
 tasks with the messages the broker holds and enqueues again every task that nothing will run."""
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -72,11 +73,37 @@ def tasks_orphaned(view: BrokerView, *, grace_seconds: float | None = None) -> l
     return orphaned
 
 
+def worker_heartbeat(broker=None) -> None:
+    """Mark this worker process alive in the Redis broker's heartbeat set. Dramatiq only beats
+    when a consumer fetches or acknowledges, so a process busy with slow scorers would look dead."""
+    broker = broker or dramatiq.get_broker()
+    client = getattr(broker, "client", None)
+    if client is not None:
+        client.zadd(f"{broker.namespace}:__heartbeats__", {broker.broker_id: int(time.time() * 1000)})
+
+
+def requeue_dead_workers(broker=None, *, queue: str = "scoring") -> None:
+    """Give the messages held by dead workers back to their queues now. Dramatiq's Redis broker
+    does this only in maintenance it runs at random, after a minute without heartbeat; this runs
+    that same maintenance (its own script) with our shorter timeout, which is safe because live
+    workers beat every few seconds (worker_heartbeat)."""
+    broker = broker or dramatiq.get_broker()
+    if getattr(broker, "client", None) is None:
+        return
+    timeout_ms = int(settings.SCORING_DEAD_WORKER_SECONDS * 1000)
+    dispatch = broker.scripts["dispatch"]
+    for queue_name in (queue, dq_name(queue)):
+        args = ["qsize", int(time.time() * 1000), queue_name, broker.broker_id, timeout_ms]
+        args += [broker.dead_message_ttl, 1, broker._max_unpack_size()]
+        dispatch(keys=[broker.namespace], args=args)
+
+
 def reconcile(*, send=None, grace_seconds: float | None = None) -> int:
     """Enqueue again every task nothing will run; returns how many. Safe to run anywhere, at any
     time, as often as wanted: a task is claimed at most once per attempt."""
     if send is None:
         from scoring.tasks import score_task as send
+    requeue_dead_workers(send.broker)
     orphaned = tasks_orphaned(broker_view(send.broker), grace_seconds=grace_seconds)
     for task_id in orphaned:
         send.send(task_id)
