@@ -207,3 +207,50 @@ class ScoringTask(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.pk} ({self.status})"
+
+
+class File(models.Model):
+    """A file a Weave object refers to (an op's source code...), stored once per content digest."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="files")
+    digest = models.CharField(max_length=64)
+    name = models.CharField(max_length=256, blank=True, default="")
+    content = models.BinaryField()
+    size_bytes = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "digest"], name="file_project_digest_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'file'}:{self.digest}"
+
+
+class TableRow(models.Model):
+    """One row of Weave tables (a dataset's rows), stored once per content digest."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="table_rows")
+    digest = models.CharField(max_length=64)
+    val = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "digest"], name="table_row_project_digest_uniq")]
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+class Table(models.Model):
+    """A Weave table: the ordered digests of its rows, addressed by a digest of that list."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tables")
+    digest = models.CharField(max_length=64)
+    row_digests = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "digest"], name="table_project_digest_uniq")]
+
+    def __str__(self) -> str:
+        return self.digest
