@@ -20,3 +20,8 @@ def score_task(task_id: int) -> None:
     result = tasks.task_run(task_id=task_id)
     if result is not None and result.retry_in is not None:
         score_task.send_with_options(args=(task_id,), delay=int(result.retry_in * 1000))
+
+
+@dramatiq.actor(queue_name=QUEUE)
+def ping() -> None:
+    """Does nothing: the baseline of the queue's own speed in benchmarks."""

@@ -1,0 +1,32 @@
+"""Fanning a job out: one message per queued task, sent in pipelined batches (real Redis)."""
+
+import pytest
+
+from scoring.services.dispatch import enqueue_many, job_enqueue_tasks
+from scoring.services.jobs import job_submit
+from scoring.services.reconcile import broker_view
+from scoring.tasks import score_task
+from tests import factories
+
+
+@pytest.fixture
+def job(user):
+    ids = [factories.call(call_id=f"c{i}").call_id for i in range(5)]
+    ref = factories.scorer()
+    request = {"project_id": "alice/demo", "call_ids": ids, "scorer_refs": [ref]}
+    return job_submit(user=user, project_id="alice/demo", call_ids=ids, scorer_refs=[ref], request=request).job
+
+
+def test_enqueue_many_sends_one_message_each_across_batches(broker):
+    """Every item becomes one message, also when the pipeline is flushed several times."""
+    assert enqueue_many(score_task, [(i,) for i in range(1, 8)], batch=3) == 7
+    assert broker_view(broker).task_ids == set(range(1, 8))
+    assert broker.client.llen(f"{broker.namespace}:scoring") == 7
+
+
+def test_job_fan_out_sends_its_queued_tasks(job, broker):
+    """A job's fan-out sends a message for each queued task and none for the others."""
+    first, *rest = job.tasks.order_by("pk").values_list("pk", flat=True)
+    job.tasks.filter(pk=first).update(status="cancelled")
+    assert job_enqueue_tasks(job_id=job.pk, send=score_task) == 4
+    assert broker_view(broker).task_ids == set(rest)
