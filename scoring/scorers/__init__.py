@@ -5,8 +5,21 @@ No user code runs on the server: a scorer object is configuration for one of the
 
 from scoring.scorers.base import Scorer, ScorerConfigError
 from scoring.scorers.builtin import ValidJSONScorer, ValidXMLScorer
+from scoring.scorers.llm import LLMAsAJudgeScorer
+from scoring.scorers.remote import RemoteScorer
+from scoring.scorers.text import LevenshteinScorer, StringMatchScorer
 
-REGISTRY: dict[str, type[Scorer]] = {cls.class_name: cls for cls in (ValidJSONScorer, ValidXMLScorer)}
+REGISTRY: dict[str, type[Scorer]] = {
+    cls.class_name: cls
+    for cls in (
+        ValidJSONScorer,
+        ValidXMLScorer,
+        StringMatchScorer,
+        LevenshteinScorer,
+        LLMAsAJudgeScorer,
+        RemoteScorer,
+    )
+}
 
 
 def supported_classes() -> list[str]:

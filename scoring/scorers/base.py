@@ -52,6 +52,7 @@ class ScoringContext:
     scoring_call_id: str  # the call that records this scoring run
     task_key: str  # stable across retries of the same task (an idempotency key)
     call: dict = field(default_factory=dict)  # the scored call in Weave's CallSchema shape
+    scorer_ref: str = ""  # the scorer object's ref (remote scorers send it), when the runner knows it
 
 
 # Loads a nested object ref (`weave:///…/object/name:digest`) of the same project: returns its val.
