@@ -28,6 +28,7 @@ START_FIELDS = [
     "wb_run_step",
 ]
 END_FIELDS = ["ended_at", "exception", "output", "summary", "wb_run_step_end"]
+COMPLETE_FIELDS = START_FIELDS + END_FIELDS
 INSERT_BATCH_SIZE = 500
 
 
@@ -59,6 +60,13 @@ def calls_upsert_batch(*, user, batch: list[tuple[str, dict]]) -> list[dict]:
     return _calls_upsert(user=user, items=items)
 
 
+def calls_complete(*, user, batch: list[dict]) -> None:
+    """Record a batch of finished calls (Weave's CompleteCallSchemaForInsert: a start and its end
+    in one item), in any order: a child may come before its parent, or in another batch."""
+    items = [("complete", data, ("body", "batch", index, "project_id")) for index, data in enumerate(batch)]
+    _calls_upsert(user=user, items=items)
+
+
 def _calls_upsert(*, user, items: list[tuple[str, dict, tuple]]) -> list[dict]:
     projects: dict[str, Project] = {}
     for _, data, loc in items:
@@ -69,6 +77,7 @@ def _calls_upsert(*, user, items: list[tuple[str, dict, tuple]]) -> list[dict]:
     # PostgreSQL refuses to update one row twice in a statement: the last item per id wins.
     starts: dict[tuple[int, str], Call] = {}
     ends: dict[tuple[int, str], Call] = {}
+    completes: dict[tuple[int, str], Call] = {}
     results = []
     for mode, data, _ in items:
         project = projects[data["project_id"]]
@@ -76,13 +85,17 @@ def _calls_upsert(*, user, items: list[tuple[str, dict, tuple]]) -> list[dict]:
             call = _started_call(project, data, wb_user_id)
             starts[(project.pk, call.call_id)] = call
             results.append({"id": call.call_id, "trace_id": call.trace_id})
-        else:
+        elif mode == "end":
             call = _ended_call(project, data, wb_user_id)
             ends[(project.pk, call.call_id)] = call
             results.append({})
+        else:
+            call = _completed_call(project, data, wb_user_id)
+            completes[(project.pk, call.call_id)] = call
+            results.append({})
 
     with transaction.atomic():
-        for rows, fields in ((starts, START_FIELDS), (ends, END_FIELDS)):
+        for rows, fields in ((starts, START_FIELDS), (ends, END_FIELDS), (completes, COMPLETE_FIELDS)):
             if rows:
                 Call.objects.bulk_create(
                     # In key order, so that concurrent batches lock shared rows in the same order.
@@ -128,6 +141,14 @@ def _ended_call(project: Project, end: dict, wb_user_id: str) -> Call:
         summary=end["summary"],
         wb_run_step_end=end.get("wb_run_step_end"),
     )
+
+
+def _completed_call(project: Project, data: dict, wb_user_id: str) -> Call:
+    call = _started_call(project, data, wb_user_id)
+    ended = _ended_call(project, data, wb_user_id)
+    for name in END_FIELDS:
+        setattr(call, name, getattr(ended, name))
+    return call
 
 
 def call_read(*, user, project_id: str, call_id: str) -> Call | None:

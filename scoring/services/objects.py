@@ -15,11 +15,16 @@ VERSION_INDEX = re.compile(r"v[0-9]{1,10}")  # longer cannot be a version: looke
 VERSION_INDEX_MAX = 2**31 - 1  # Object.version_index is a 32-bit column
 
 
-def weave_digest(val) -> str:
-    """The digest Weave computes for an object value: SHA-256 of its sorted-key JSON, URL-safe
-    base64 with `-` as `X`, `_` as `Y` and no padding."""
-    raw = hashlib.sha256(json.dumps(val, sort_keys=True).encode()).digest()
+def bytes_digest(data: bytes) -> str:
+    """The digest Weave computes for content (a file, an object's JSON): SHA-256, URL-safe base64
+    with `-` as `X`, `_` as `Y` and no padding."""
+    raw = hashlib.sha256(data).digest()
     return base64.urlsafe_b64encode(raw).decode().replace("-", "X").replace("_", "Y").rstrip("=")
+
+
+def weave_digest(val) -> str:
+    """The digest Weave computes for an object value or a table row: that of its sorted-key JSON."""
+    return bytes_digest(json.dumps(val, sort_keys=True).encode())
 
 
 def object_kind(val) -> str:
