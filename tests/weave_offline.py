@@ -32,6 +32,14 @@ def _is_loopback(host) -> bool:
         return False
 
 
+def _is_address(host) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 @contextmanager
 def loopback_only():
     """Refuse (and list, in the yielded list) every attempt to reach another host."""
@@ -54,7 +62,7 @@ def loopback_only():
 
     def getaddrinfo(host, *args, **kwargs):
         name = host.decode() if isinstance(host, bytes) else host
-        if not _is_loopback(name):
+        if not _is_loopback(name) and not _is_address(name):  # an address needs no lookup: connect checks it
             attempts.append(f"resolve {name}")
             raise socket.gaierror(socket.EAI_NONAME, f"tests stay on loopback, not {name}")
         return real_getaddrinfo(host, *args, **kwargs)
