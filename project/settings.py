@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_dramatiq",
     "scoring",
 ]
@@ -134,6 +136,25 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "scoring.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_SCHEMA_CLASS": "scoring.openapi.AutoSchema",
+}
+
+# GET /openapi.json and GET /docs (Swagger UI, its assets served from this server, never a CDN).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Call scoring service",
+    "DESCRIPTION": "Weave's trace-server API (the part the weave client uses) and POST /calls/score, which "
+    "scores calls asynchronously. Authenticate with an API key: HTTP Basic (any username, the key as "
+    "password) or Bearer.",
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Session cookies serve the admin; API clients use keys.
+    "AUTHENTICATION_WHITELIST": ["scoring.auth.ApiKeyBasicAuthentication", "scoring.auth.ApiKeyBearerAuthentication"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 
@@ -167,6 +188,8 @@ DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 # Scoring limits and behaviour.
 SCORING_MAX_PAIRS_PER_JOB = env_int("SCORING_MAX_PAIRS_PER_JOB", 100_000)
 SCORING_MAX_ATTEMPTS = env_int("SCORING_MAX_ATTEMPTS", 5)
+# On PostgreSQL a worker process records the results of its fast scorers in shared transactions.
+SCORING_GROUP_COMMIT = env_bool("SCORING_GROUP_COMMIT", True)
 # A worker renews the lease of each task it runs every SCORING_HEARTBEAT_SECONDS; a running task
 # whose lease has expired was abandoned by a dead worker, and the reconciler (every
 # SCORING_RECONCILE_SECONDS, in one worker process at a time) enqueues it again.

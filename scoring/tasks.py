@@ -3,7 +3,7 @@ than once; the services make that harmless."""
 
 import dramatiq
 
-from scoring.services import dispatch, tasks
+from scoring.services import batch, dispatch
 
 QUEUE = "scoring"
 
@@ -17,7 +17,7 @@ def dispatch_job(job_id: str) -> None:
 @dramatiq.actor(queue_name=QUEUE, max_retries=10, min_backoff=1_000, max_backoff=300_000, time_limit=600_000)
 def score_task(task_id: int) -> None:
     """Score one (call, scorer) pair; a transient failure schedules the next attempt."""
-    result = tasks.task_run(task_id=task_id)
+    result = batch.task_process(task_id=task_id)
     if result is not None and result.retry_in is not None:
         score_task.send_with_options(args=(task_id,), delay=int(result.retry_in * 1000))
 

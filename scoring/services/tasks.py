@@ -159,6 +159,14 @@ def scorer_load(*, scorer_pk: int, project_id: str) -> tuple[Scorer, str]:
     return scorer_class(val, resolve), object_ref_uri(project_id, object_id, digest)
 
 
+def scorer_load_or_none(*, scorer_pk: int, project_id: str) -> tuple[Scorer, str] | None:
+    """scorer_load, or None when the stored object cannot be used (task_evaluate says why)."""
+    try:
+        return scorer_load(scorer_pk=scorer_pk, project_id=project_id)
+    except ScorerConfigError:
+        return None
+
+
 def _call_output(call: Call) -> Any:
     if call.ended_at is None:
         raise PermanentTaskError("CallNotFinished", f"Call {call.call_id} has not ended, so it has no output to score")
@@ -197,6 +205,11 @@ def task_run(*, task_id: int) -> TaskResult | None:
     task = task_claim(task_id=task_id)
     if task is None:
         return None
+    return task_run_claimed(task)
+
+
+def task_run_claimed(task: ClaimedTask) -> TaskResult | None:
+    """Score a task this worker has claimed, renewing its lease while it runs."""
     lease_hold(task.id, task.attempts)
     try:
         return _task_score(task)
@@ -204,14 +217,33 @@ def task_run(*, task_id: int) -> TaskResult | None:
         lease_release(task.id)
 
 
+@dataclass
+class Verdict:
+    """What scoring a claimed task came to, before anything is written: succeeded (with its
+    scoring call and feedback), failed (with its reason, and the scoring call if the scorer ran),
+    or waiting (a transient failure, to be tried again)."""
+
+    status: str
+    error_type: str = ""
+    message: str = ""
+    scoring_call: Call | None = None
+    feedback: Feedback | None = None
+    retry_after: float | None = None
+
+
 def _task_score(task: ClaimedTask) -> TaskResult | None:
+    return task_record(task=task, verdict=task_evaluate(task=task))
+
+
+def task_evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = None) -> Verdict:
+    """Apply the scorer to the task's call; writes nothing."""
     try:
-        scorer, scorer_ref = scorer_load(scorer_pk=task.scorer_pk, project_id=task.project_id)
+        scorer, scorer_ref = scorer_and_ref or scorer_load(scorer_pk=task.scorer_pk, project_id=task.project_id)
         arguments = scorer.arguments(_call_output(task.call), task.call.inputs or {})
     except (ScorerConfigError, MissingArgument) as exc:
-        return task_fail(task=task, error_type=type(exc).__name__, message=str(exc))
+        return Verdict(Status.FAILED, type(exc).__name__, str(exc))
     except PermanentTaskError as exc:
-        return task_fail(task=task, error_type=exc.error_type, message=str(exc))
+        return Verdict(Status.FAILED, exc.error_type, str(exc))
 
     scoring_call_id = str(uuid.uuid4())
     context = ScoringContext(
@@ -219,24 +251,47 @@ def _task_score(task: ClaimedTask) -> TaskResult | None:
         call_id=task.call.call_id,
         scoring_call_id=scoring_call_id,
         task_key=f"{task.job_id}:{task.id}",
-        call=_call_schema(task.project_id, task.call),
+        # Only scorers that send the call elsewhere (remote scorers) need it in Weave's shape.
+        call=_call_schema(task.project_id, task.call) if scorer.slow else {},
+        scorer_ref=scorer_ref,
     )
     started_at = timezone.now()
     try:
         outcome = scorer.run(arguments, context)
     except RetryableError as exc:
-        if task.attempts - task.retried_at_attempt < settings.SCORING_MAX_ATTEMPTS:
-            return task_wait(task=task, error_type=exc.error_type, message=str(exc), retry_after=exc.retry_after)
+        attempts = task.attempts - task.retried_at_attempt
+        if attempts < settings.SCORING_MAX_ATTEMPTS:
+            return Verdict(Status.WAITING, exc.error_type, str(exc), retry_after=exc.retry_after)
         scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
-        message = f"Gave up after {task.attempts - task.retried_at_attempt} attempts: {exc}"
-        return task_fail(task=task, error_type=exc.error_type, message=message, scoring_call=scoring_call)
+        return Verdict(Status.FAILED, exc.error_type, f"Gave up after {attempts} attempts: {exc}", scoring_call)
     except Exception as exc:
         error_type = exc.error_type if isinstance(exc, ScorerFailed) else type(exc).__name__
         scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
-        return task_fail(task=task, error_type=error_type, message=str(exc) or repr(exc), scoring_call=scoring_call)
+        return Verdict(Status.FAILED, error_type, str(exc) or repr(exc), scoring_call)
     scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, outcome=outcome)
-    return task_succeed(
-        task=task, scorer=scorer, scorer_ref=scorer_ref, result=outcome.output, scoring_call=scoring_call
+    feedback = Feedback(
+        project_id=task.project_pk,
+        weave_ref=call_ref_uri(task.project_id, task.call.call_id),
+        feedback_type=f"wandb.runnable.{scorer.name}",
+        payload={"output": outcome.output},
+        runnable_ref=scorer_ref,
+        call_ref=call_ref_uri(task.project_id, scoring_call_id),
+        wb_user_id=task.wb_user_id,
+        task_id=task.id,
+    )
+    return Verdict(Status.SUCCEEDED, scoring_call=scoring_call, feedback=feedback)
+
+
+def task_record(*, task: ClaimedTask, verdict: Verdict) -> TaskResult | None:
+    """Write a verdict for a task this worker holds (one transaction); None if it lost the task."""
+    if verdict.status == Status.SUCCEEDED:
+        return task_succeed(task=task, scoring_call=verdict.scoring_call, feedback=verdict.feedback)
+    if verdict.status == Status.WAITING:
+        return task_wait(
+            task=task, error_type=verdict.error_type, message=verdict.message, retry_after=verdict.retry_after
+        )
+    return task_fail(
+        task=task, error_type=verdict.error_type, message=verdict.message, scoring_call=verdict.scoring_call
     )
 
 
@@ -288,23 +343,12 @@ class _LostClaim(Exception):
     pass
 
 
-def task_succeed(
-    *, task: ClaimedTask, scorer: Scorer, scorer_ref: str, result: Any, scoring_call: Call
-) -> TaskResult | None:
+def task_succeed(*, task: ClaimedTask, scoring_call: Call, feedback: Feedback) -> TaskResult | None:
     """Write the scoring call and the feedback and mark the task succeeded, in one transaction."""
     try:
         with transaction.atomic():
             scoring_call.save(force_insert=True)
-            Feedback.objects.create(
-                project_id=task.project_pk,
-                weave_ref=call_ref_uri(task.project_id, task.call.call_id),
-                feedback_type=f"wandb.runnable.{scorer.name}",
-                payload={"output": result},
-                runnable_ref=scorer_ref,
-                call_ref=call_ref_uri(task.project_id, scoring_call.call_id),
-                wb_user_id=task.wb_user_id,
-                task_id=task.id,
-            )
+            feedback.save(force_insert=True)
             released = _release(
                 task,
                 status=Status.SUCCEEDED,

@@ -1,0 +1,225 @@
+"""Group commit for scoring (PostgreSQL): the actor threads of a worker process hand their task
+ids to one writer thread, which claims every waiting task with one statement, scores the fast
+ones (built-in scorers take microseconds), and records all their results in one transaction with
+set-based statements; then it wakes the threads. Each pair keeps its own message, its own claim
+and its own result: only the database round trips are shared.
+
+Tasks of slow scorers (LLM judges, remote scorers) are claimed in the batch too, so their claim is
+visible at once, but are handed back to their own thread, which scores them there and renews their
+lease while it waits on the network."""
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from scoring.bulk import copy_insert
+from scoring.models import Call, Feedback, ScoringTask
+from scoring.services import tasks
+from scoring.services.jobs import job_finish_if_done
+
+logger = logging.getLogger(__name__)
+
+Status = ScoringTask.Status
+BATCH_MAX = 256
+# Raw SQL gets JSON columns as text on PostgreSQL, as the ORM does before from_db_value.
+JSON_FIELDS = {f for f in tasks.CALL_FIELDS if isinstance(Call._meta.get_field(f), models.JSONField)}
+
+CLAIM_SQL = f"""
+WITH claimed AS (
+    UPDATE scoring_scoringtask t
+    SET status = 'running', attempts = t.attempts + 1, started_at = %(now)s, retry_at = NULL,
+        lease_expires_at = %(lease)s
+    WHERE t.id = ANY(%(ids)s)
+      AND (t.status IN ('queued', 'waiting') OR (t.status = 'running' AND t.lease_expires_at < %(now)s))
+    RETURNING t.id, t.attempts, t.retried_at_attempt, t.job_id, t.call_id, t.scorer_id
+)
+SELECT claimed.id, claimed.attempts, claimed.retried_at_attempt, claimed.job_id, claimed.scorer_id,
+       job.wb_user_id, job.project_id, project.entity, project.name,
+       {", ".join(f"call.{f}" for f in tasks.CALL_FIELDS if f != "project_id")}
+FROM claimed
+JOIN scoring_scoringjob job ON job.id = claimed.job_id
+JOIN scoring_project project ON project.id = job.project_id
+JOIN scoring_call call ON call.id = claimed.call_id
+"""
+
+FINISH_SQL = """
+UPDATE scoring_scoringtask t
+SET status = v.status, finished_at = %(now)s, lease_expires_at = NULL, error_type = v.error_type,
+    error_message = v.error_message, scoring_call_id = v.scoring_call_id
+FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(statuses)s::text[], %(error_types)s::text[],
+            %(messages)s::text[], %(scoring_call_ids)s::text[])
+     AS v(id, attempts, status, error_type, error_message, scoring_call_id)
+WHERE t.id = v.id AND t.status = 'running' AND t.attempts = v.attempts
+RETURNING t.id
+"""
+
+
+def tasks_claim_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
+    """Claim every claimable task among `task_ids` with one statement (see task_claim)."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.SCORING_TASK_LEASE_SECONDS)
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, {"now": now, "lease": lease, "ids": task_ids})
+        rows = cursor.fetchall()
+    claimed = []
+    call_fields = [f for f in tasks.CALL_FIELDS if f != "project_id"]
+    for task_id, attempts, retried, job_id, scorer_pk, wb_user_id, project_pk, entity, name, *call in rows:
+        call_values = {
+            name: Call._meta.get_field(name).from_db_value(value, None, connection) if name in JSON_FIELDS else value
+            for name, value in zip(call_fields, call, strict=True)
+        }
+        claimed.append(
+            tasks.ClaimedTask(
+                id=task_id,
+                attempts=attempts,
+                retried_at_attempt=retried,
+                job_id=job_id,
+                wb_user_id=wb_user_id,
+                project_pk=project_pk,
+                project_id=f"{entity}/{name}",
+                scorer_pk=scorer_pk,
+                call=Call(project_id=project_pk, **call_values),
+            )
+        )
+    return claimed
+
+
+def tasks_record_many(verdicts: list[tuple[tasks.ClaimedTask, tasks.Verdict]]) -> set[int]:
+    """Record final verdicts (succeeded or failed) of tasks this worker holds, in one transaction:
+    one UPDATE for all tasks, then the scoring calls and feedback of those still held. Returns
+    the ids recorded (a task taken over by another worker is left out, as in task_succeed)."""
+    now = timezone.now()
+    params = {"now": now, "ids": [], "attempts": [], "statuses": [], "error_types": [], "messages": []}
+    params["scoring_call_ids"] = []
+    for task, verdict in verdicts:
+        params["ids"].append(task.id)
+        params["attempts"].append(task.attempts)
+        params["statuses"].append(verdict.status)
+        params["error_types"].append(verdict.error_type[:128])
+        params["messages"].append(verdict.message[: tasks.ERROR_MESSAGE_LIMIT])
+        params["scoring_call_ids"].append(verdict.scoring_call.call_id if verdict.scoring_call else None)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(FINISH_SQL, params)
+            recorded = {row[0] for row in cursor.fetchall()}
+        kept = [verdict for task, verdict in verdicts if task.id in recorded]
+        copy_insert(Call, (v.scoring_call for v in kept if v.scoring_call is not None))
+        copy_insert(Feedback, (v.feedback for v in kept if v.feedback is not None))
+    return recorded
+
+
+@dataclass
+class _Request:
+    task_id: int
+    done: threading.Event = field(default_factory=threading.Event)
+    result: tasks.TaskResult | None = None
+    handed_back: tasks.ClaimedTask | None = None
+    error: BaseException | None = None
+
+
+class GroupCommitter:
+    """One per worker process: `run(task_id)` is called by actor threads and blocks until the
+    writer thread has claimed, scored and recorded the task (or handed it back)."""
+
+    def __init__(self, *, evaluate: Callable = tasks.task_evaluate):
+        self._evaluate = evaluate
+        self._pending: list[_Request] = []
+        self._cond = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._stopping = False
+
+    def run(self, task_id: int) -> tasks.TaskResult | None:
+        request = _Request(task_id)
+        with self._cond:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, name="scoring-group-commit", daemon=True)
+                self._writer.start()
+            self._pending.append(request)
+            self._cond.notify()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        if request.handed_back is not None:
+            return tasks.task_run_claimed(request.handed_back)
+        return request.result
+
+    def stop(self):
+        """End the writer thread once the pending tasks are done; it closes its connection."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._writer is not None:
+            self._writer.join(timeout=30)
+
+    def _write_loop(self):
+        try:
+            while self._write_next():
+                pass
+        finally:
+            connection.close()
+
+    def _write_next(self) -> bool:
+        with self._cond:
+            while not self._pending and not self._stopping:
+                self._cond.wait()
+            if not self._pending:
+                return False
+            batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
+        self._write(batch)
+        return True
+
+    def _write(self, batch: list[_Request]):
+        try:
+            self._process(batch)
+        except BaseException as exc:  # every waiting thread must wake up, with the error
+            logger.exception("Group commit of %d task(s) failed", len(batch))
+            for request in batch:
+                request.error = exc
+            connection.close()  # a broken connection is reopened for the next batch
+        finally:
+            for request in batch:
+                request.done.set()
+
+    def _process(self, batch: list[_Request]):
+        by_id = {request.task_id: request for request in batch}
+        finals, others = [], []
+        for task in tasks_claim_many(list(by_id)):
+            scorer_and_ref = tasks.scorer_load_or_none(scorer_pk=task.scorer_pk, project_id=task.project_id)
+            if scorer_and_ref is not None and scorer_and_ref[0].slow:
+                by_id[task.id].handed_back = task
+                continue
+            verdict = self._evaluate(task=task, scorer_and_ref=scorer_and_ref)
+            (finals if verdict.status in (Status.SUCCEEDED, Status.FAILED) else others).append((task, verdict))
+        recorded = tasks_record_many(finals) if finals else set()
+        for task, verdict in finals:
+            by_id[task.id].result = tasks.TaskResult(verdict.status) if task.id in recorded else None
+        for task, verdict in others:
+            by_id[task.id].result = tasks.task_record(task=task, verdict=verdict)
+        for job_id in {task.job_id for task, _ in finals}:
+            job_finish_if_done(job_id=job_id)
+
+
+_committer: GroupCommitter | None = None
+_committer_lock = threading.Lock()
+
+
+def group_committer() -> GroupCommitter:
+    global _committer
+    with _committer_lock:
+        if _committer is None:
+            _committer = GroupCommitter()
+        return _committer
+
+
+def task_process(*, task_id: int) -> tasks.TaskResult | None:
+    """The worker's way to run a task: group commit on PostgreSQL, one task at a time elsewhere
+    (SQLite serialises writers anyway)."""
+    if connection.vendor == "postgresql" and settings.SCORING_GROUP_COMMIT:
+        return group_committer().run(task_id)
+    return tasks.task_run(task_id=task_id)

@@ -1,0 +1,151 @@
+"""Group commit: claiming many tasks in one statement, recording many verdicts in one transaction,
+and the per-process committer that actor threads share (real PostgreSQL, real threads)."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from scoring import scorers
+from scoring.models import Call, Feedback, ScoringTask
+from scoring.scorers.base import Outcome, Scorer
+from scoring.services import batch, tasks
+from scoring.services.jobs import job_submit
+from tests import factories
+
+Status = ScoringTask.Status
+
+
+@pytest.fixture
+def make_job(user):
+    def make(outputs: dict, class_name="ValidJSONScorer"):
+        for call_id, output in outputs.items():
+            factories.call(call_id=call_id, output=output, inputs={"q": call_id})
+        ref = factories.scorer(class_name=class_name)
+        ids = list(outputs)
+        request = {"project_id": "alice/demo", "call_ids": ids, "scorer_refs": [ref]}
+        return job_submit(user=user, project_id="alice/demo", call_ids=ids, scorer_refs=[ref], request=request).job
+
+    return make
+
+
+def ids_of(job) -> list[int]:
+    return sorted(job.tasks.values_list("pk", flat=True))
+
+
+def test_claim_many_claims_only_claimable_tasks(make_job, db):
+    """One statement claims the queued tasks among the ids, with their calls' data decoded."""
+    job = make_job({"a": "prose", "b": '{"x": 1}', "c": "[]"})
+    first, second, third = ids_of(job)
+    ScoringTask.objects.filter(pk=third).update(status=Status.SUCCEEDED)
+    claimed = {t.id: t for t in batch.tasks_claim_many([first, second, third])}
+    assert set(claimed) == {first, second}
+    assert claimed[first].call.output == "prose"  # JSON text decoded, as the ORM does
+    assert claimed[first].call.inputs == {"q": "a"}
+    assert claimed[first].attempts == 1
+    assert claimed[first].project_id == "alice/demo"
+    assert batch.tasks_claim_many([first, second]) == []  # now held
+
+
+def test_record_many_writes_feedback_and_calls_for_held_tasks(make_job, db):
+    """Verdicts are recorded in one go; a task taken over by another worker gets nothing."""
+    job = make_job({"a": "prose", "b": '{"x": 1}', "c": {"not": "text"}})
+    claimed = batch.tasks_claim_many(ids_of(job))
+    verdicts = [(t, tasks.task_evaluate(task=t)) for t in claimed]
+    lost = claimed[0]
+    ScoringTask.objects.filter(pk=lost.id).update(attempts=5)  # taken over meanwhile
+
+    recorded = batch.tasks_record_many(verdicts)
+
+    assert recorded == {t.id for t in claimed[1:]}
+    statuses = dict(ScoringTask.objects.filter(job=job).values_list("call__call_id", "status"))
+    assert statuses == {"a": Status.RUNNING, "b": Status.SUCCEEDED, "c": Status.FAILED}
+    feedback = Feedback.objects.get()
+    assert (feedback.weave_ref, feedback.payload) == ("weave:///alice/demo/call/b", {"output": {"json_valid": True}})
+    failed = ScoringTask.objects.get(job=job, status=Status.FAILED)
+    assert failed.error_type == "TypeError"
+    assert Call.objects.filter(call_id__in=[failed.scoring_call_id, feedback.call_ref.rsplit("/", 1)[1]]).count() == 2
+
+
+@pytest.fixture
+def committer():
+    """A committer of the test's own, whose writer thread (and its connection) ends with the test."""
+    made = []
+
+    def make(**kwargs):
+        made.append(batch.GroupCommitter(**kwargs))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+def run_in_threads(committer, task_ids):
+    results, errors = {}, {}
+
+    def run(task_id):
+        try:
+            results[task_id] = committer.run(task_id)
+        except BaseException as exc:
+            errors[task_id] = exc
+        finally:
+            connection.close()  # as Dramatiq's DbConnectionsMiddleware does after each message
+
+    threads = [threading.Thread(target=run, args=(task_id,)) for task_id in task_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results, errors
+
+
+def test_committer_scores_tasks_from_many_threads_once(make_job, transactional_db, committer):
+    """Tasks run from many threads at once (each twice, as redelivered messages) are each scored
+    once, and the job finishes."""
+    job = make_job({f"c{i}": "{}" if i % 3 else "prose" for i in range(30)})
+    task_ids = ids_of(job)
+    results, errors = run_in_threads(committer(), task_ids + task_ids)
+    assert errors == {}
+    assert Feedback.objects.count() == 30
+    assert set(ScoringTask.objects.values_list("status", flat=True)) == {Status.SUCCEEDED}
+    assert set(ScoringTask.objects.values_list("attempts", flat=True)) == {1}
+    job.refresh_from_db()
+    assert job.final_status == "succeeded"
+
+
+class SlowEcho(Scorer):
+    """A test scorer marked slow: its tasks must be handed back to their own thread."""
+
+    class_name = "SlowEcho"
+    slow = True
+    threads: set = set()
+
+    def run(self, arguments, context):
+        SlowEcho.threads.add(threading.current_thread().name)
+        return Outcome({"echo": arguments["output"]})
+
+
+def test_committer_hands_slow_scorers_back_to_their_thread(make_job, transactional_db, monkeypatch, committer):
+    """A slow scorer's task is claimed by the committer but scored in the calling thread."""
+    monkeypatch.setitem(scorers.REGISTRY, "SlowEcho", SlowEcho)
+    SlowEcho.threads = set()
+    job = make_job({"a": "x", "b": "y"}, class_name="SlowEcho")
+    results, errors = run_in_threads(committer(), ids_of(job))
+    assert errors == {}
+    assert {r.status for r in results.values()} == {Status.SUCCEEDED}
+    assert "scoring-group-commit" not in SlowEcho.threads
+    assert sorted(f.payload["output"]["echo"] for f in Feedback.objects.all()) == ["x", "y"]
+
+
+def test_committer_failure_wakes_every_thread_with_the_error(make_job, transactional_db, committer):
+    """If recording a batch fails, every waiting thread gets the error (its message is retried)."""
+    job = make_job({"a": "{}", "b": "{}"})
+
+    def explode(**kwargs):
+        raise RuntimeError("scoring blew up")
+
+    results, errors = run_in_threads(committer(evaluate=explode), ids_of(job))
+    assert results == {}
+    assert {type(e) for e in errors.values()} == {RuntimeError}
+    assert len(errors) == 2
