@@ -1,10 +1,14 @@
-"""Root URLs: the admin (job viewer) and the API."""
+"""Root URLs: the admin (job viewer), the API and its OpenAPI description and docs."""
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
+    path("redoc", SpectacularRedocView.as_view(url_name="openapi"), name="redoc"),
     path("", include("scoring.urls")),
 ]
 

@@ -8,7 +8,7 @@ from rest_framework import renderers, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.apis.calls import ProjectIdField, StrictBooleanField, WeaveObjectSerializer
+from scoring.apis.calls import CallReadApi, ProjectIdField, StrictBooleanField, WeaveObjectSerializer
 from scoring.apis.feedback import FeedbackQueryApi, JSONObjectField, NullableListField, StrictIntegerField
 from scoring.apis.fields import StrictStringField
 from scoring.calls_selectors import calls_count, calls_query
@@ -51,6 +51,8 @@ def query_error(exc: QueryError) -> RequestValidationError:
 
 class CallsStreamQueryApi(APIView):
     renderer_classes = [renderers.JSONRenderer, JSONLinesRenderer]
+    output_media_type = JSONLinesRenderer.media_type
+    OutputSerializer = CallReadApi.OutputSerializer  # one call (Weave's CallSchema) per line
 
     class InputSerializer(WeaveObjectSerializer):
         """Weave's CallsQueryReq (`columns` and `expand_columns` are accepted; every column is

@@ -54,6 +54,8 @@ class FileCreateApi(APIView):
 
 
 class FileContentApi(APIView):
+    output_media_type = "application/octet-stream"
+
     class InputSerializer(WeaveObjectSerializer):
         project_id = ProjectIdField()
         digest = WeaveStringField()
