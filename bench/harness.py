@@ -137,7 +137,7 @@ def make_user_and_key(username: str = "bench") -> str:
     return api_key_create(user=user)[1]
 
 
-def load_calls(project_id: str, count: int, *, output=lambda i: '{"answer": %d}' % i, prefix="c") -> list[str]:
+def load_calls(project_id: str, count: int, *, output=lambda i: f'{{"answer": {i}}}', prefix="c") -> list[str]:
     """Insert `count` ended calls with COPY; returns their ids."""
     from django.db import connection
     from django.utils import timezone
