@@ -11,6 +11,7 @@ from scoring.feedback_selectors import feedback_query
 from scoring.models import Call
 from scoring.query import Column, QueryError, QueryFields, order_by, query_to_q
 from scoring.refs import call_ref_uri
+from scoring.services.calls import END_FIELDS, START_FIELDS
 from scoring.services.projects import project_for_read
 
 CHUNK = 500
@@ -41,27 +42,7 @@ FILTER_COLUMNS = {
     "wb_run_ids": "wb_run_id",
     "wb_user_ids": "wb_user_id",
 }
-ROW_COLUMNS = (
-    "call_id",
-    "op_name",
-    "display_name",
-    "trace_id",
-    "parent_id",
-    "thread_id",
-    "turn_id",
-    "started_at",
-    "ended_at",
-    "exception",
-    "attributes",
-    "inputs",
-    "output",
-    "summary",
-    "wb_user_id",
-    "wb_run_id",
-    "wb_run_step",
-    "wb_run_step_end",
-    "deleted_at",
-)
+ROW_COLUMNS = ("call_id", *START_FIELDS, *END_FIELDS, "deleted_at")
 DEFAULT_ORDER = (F("started_at").asc(nulls_last=True), F("call_id").asc())
 
 

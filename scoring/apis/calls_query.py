@@ -45,8 +45,15 @@ class CallsFilterSerializer(WeaveObjectSerializer):
     wb_run_ids = NullableListField(child=StrictStringField(), required=False)
 
 
-def query_error(exc: QueryError) -> RequestValidationError:
-    return RequestValidationError([error(("body", *exc.loc), exc.msg, exc.type)])
+def run_query(selector, *, user, data: dict, **extra):
+    """Call a calls selector with a validated CallsQueryReq/CallsQueryStatsReq; a query it
+    cannot translate is a 422 located in the body."""
+    try:
+        return selector(
+            user=user, project_id=data["project_id"], call_filter=data.get("filter"), query=data.get("query"), **extra
+        )
+    except QueryError as exc:
+        raise RequestValidationError([error(("body", *exc.loc), exc.msg, exc.type)]) from exc
 
 
 class CallsStreamQueryApi(APIView):
@@ -72,19 +79,15 @@ class CallsStreamQueryApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            calls = calls_query(
-                user=request.user,
-                project_id=data["project_id"],
-                call_filter=data.get("filter"),
-                query=data.get("query"),
-                sort_by=data.get("sort_by"),
-                limit=data.get("limit"),
-                offset=data.get("offset"),
-                include_feedback=bool(data.get("include_feedback")),
-            )
-        except QueryError as exc:
-            raise query_error(exc) from exc
+        calls = run_query(
+            calls_query,
+            user=request.user,
+            data=data,
+            sort_by=data.get("sort_by"),
+            limit=data.get("limit"),
+            offset=data.get("offset"),
+            include_feedback=bool(data.get("include_feedback")),
+        )
         return StreamingHttpResponse(
             (json.dumps(call).encode() + b"\n" for call in calls), content_type=JSONLinesRenderer.media_type
         )
@@ -108,14 +111,5 @@ class CallsQueryStatsApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            count = calls_count(
-                user=request.user,
-                project_id=data["project_id"],
-                call_filter=data.get("filter"),
-                query=data.get("query"),
-                limit=data.get("limit"),
-            )
-        except QueryError as exc:
-            raise query_error(exc) from exc
+        count = run_query(calls_count, user=request.user, data=data, limit=data.get("limit"))
         return Response(self.OutputSerializer({"count": count}).data)
