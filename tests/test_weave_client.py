@@ -3,11 +3,12 @@ configured by environment variables alone, it logs @weave.op calls (nested ones 
 scorers, asks us to score with `client.server.calls_score`, and reads the scores with
 `call.feedback`. Nothing leaves 127.0.0.1: the test fails if anything tries."""
 
+import asyncio
 import json
 
 import pytest
 
-from scoring.models import File, Object, ScoringTask
+from scoring.models import Feedback, File, Object, ScoringTask
 from tests.conftest import start_worker, stop_worker, wait_for
 from tests.fakes import FAKE_OPENAI_KEY
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
@@ -82,6 +83,10 @@ def log_calls(answer, chat, pipeline) -> dict[str, object]:
     return {"two": two, "france": france, "prose": prose, "parent": parent}
 
 
+def job_finished(job_id) -> bool:
+    return not ScoringTask.objects.filter(job_id=job_id, status__in=["queued", "running", "waiting"]).exists()
+
+
 def scores(call) -> dict[str, object]:
     return {f.feedback_type: f.payload["output"] for f in call.feedback}
 
@@ -116,12 +121,7 @@ def test_weave_client_logs_publishes_and_reads_scores(weave_client, judge_worker
             "scorer_refs": [json_ref.uri(), judge_ref.uri()],
         }
     )
-    job_id = dict(res)["job_id"]
-    wait_for(
-        lambda: not ScoringTask.objects.filter(job_id=job_id, status__in=["queued", "running", "waiting"]).exists(),
-        timeout=90,
-        message="the scoring job to finish",
-    )
+    wait_for(lambda: job_finished(dict(res)["job_id"]), timeout=90, message="the scoring job to finish")
 
     judged = json.loads(DEFAULT_ANSWER)  # what the fake model answers every question
     expected = {
@@ -141,6 +141,36 @@ def test_weave_client_logs_publishes_and_reads_scores(weave_client, judge_worker
     assert feedback.call_ref.startswith("weave:///alice/demo/call/")
     questions = sorted(c.json["messages"][-1]["content"].split("\n")[0] for c in fake_openai.completions)
     assert questions == sorted(f"Question: {call.inputs['question']}" for call in calls.values())
+
+
+def test_worker_feedback_matches_the_clients_own(weave_client, worker):
+    """A score our worker writes has the shape of the one the client writes when it scores the
+    same call itself (`apply_scorer`): the same feedback_type, payload and runnable_ref, and a
+    call_ref naming a stored scoring call whose output is the score."""
+    from weave.scorers import ValidJSONScorer
+
+    _, chat, _ = make_ops()
+    _, call = chat.call("what is 2+2?")
+    scorer = ValidJSONScorer()
+    scorer_ref = weave.publish(scorer)
+    asyncio.run(call.apply_scorer(scorer))
+    weave_client.flush()
+    res = weave_client.server.calls_score(
+        {"project_id": "alice/demo", "call_ids": [call.id], "scorer_refs": [scorer_ref.uri()]}
+    )
+    wait_for(lambda: job_finished(dict(res)["job_id"]), message="the scoring job to finish")
+
+    ours = Feedback.objects.get(task__isnull=False)
+    theirs = Feedback.objects.get(task__isnull=True)
+    assert (ours.feedback_type, ours.payload, ours.runnable_ref) == (
+        theirs.feedback_type,
+        theirs.payload,
+        theirs.runnable_ref,
+    )
+    assert theirs.payload == {"output": {"json_valid": False}}
+    for row in (ours, theirs):
+        scoring_call = weave_client.get_call(row.call_ref.rsplit("/", 1)[-1])
+        assert scoring_call.output == row.payload["output"]
 
 
 def test_calls_and_ops_read_back(weave_client):
