@@ -37,7 +37,7 @@ def noop_rate(count: int, *, pipelined: bool) -> float:
     broker = dramatiq.get_broker()
     started = time.monotonic()
     if pipelined:
-        enqueue_many(ping, (() for _ in range(count)))
+        enqueue_many(ping, (((), {}) for _ in range(count)))
     else:
         for _ in range(count):
             ping.send()

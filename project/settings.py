@@ -7,6 +7,7 @@ DEBUG         "1"/"true" turns it on (off by default)
 ALLOWED_HOSTS comma-separated (default: localhost names when DEBUG is on)
 """
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -190,6 +191,14 @@ SCORING_MAX_PAIRS_PER_JOB = env_int("SCORING_MAX_PAIRS_PER_JOB", 100_000)
 SCORING_MAX_ATTEMPTS = env_int("SCORING_MAX_ATTEMPTS", 5)
 # On PostgreSQL a worker process records the results of its fast scorers in shared transactions.
 SCORING_GROUP_COMMIT = env_bool("SCORING_GROUP_COMMIT", True)
+# Seconds one scoring may take, per scorer family (class name), as JSON; "default" for the rest.
+# A scoring over its limit is interrupted and tried again, up to SCORING_MAX_ATTEMPTS.
+SCORING_TIME_LIMITS = {
+    "default": 60,
+    "LLMAsAJudgeScorer": 300,
+    "RemoteScorer": 120,
+    **json.loads(os.environ.get("SCORING_TIME_LIMITS") or "{}"),
+}
 # A worker renews the lease of each task it runs every SCORING_HEARTBEAT_SECONDS; a running task
 # whose lease has expired was abandoned by a dead worker, and the reconciler (every
 # SCORING_RECONCILE_SECONDS, in one worker process at a time) enqueues it again.

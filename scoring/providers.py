@@ -34,7 +34,7 @@ from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 from scoring import netguard
-from scoring.scorers.base import RetryableError, ScorerFailed
+from scoring.scorers.base import RetryableError, ScorerFailed, time_limit
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +235,8 @@ def _post(provider: Provider, model: str, body: dict, headers: dict, where: str)
             f"{provider.base_url}/chat/completions",
             json=body,
             headers=headers,
-            timeout=netguard.timeout(float(settings.SCORING_HTTP_TIMEOUT)),
+            # Within the judge's time limit: a blocked read cannot be interrupted, only timed out.
+            timeout=netguard.timeout(min(float(settings.SCORING_HTTP_TIMEOUT), time_limit("LLMAsAJudgeScorer"))),
         ) as response:
             raw = netguard.read_capped(response, MAX_ANSWER_BYTES)
     except httpx.TimeoutException as exc:

@@ -2,8 +2,10 @@
 than once; the services make that harmless."""
 
 import dramatiq
+from dramatiq.middleware import TimeLimitExceeded
 
-from scoring.services import batch, dispatch
+from scoring.models import ScoringTask
+from scoring.services import batch, dispatch, tasks
 
 QUEUE = "scoring"
 
@@ -17,9 +19,14 @@ def dispatch_job(job_id: str) -> None:
 @dramatiq.actor(queue_name=QUEUE, max_retries=10, min_backoff=1_000, max_backoff=300_000, time_limit=600_000)
 def score_task(task_id: int) -> None:
     """Score one (call, scorer) pair; a transient failure schedules the next attempt."""
-    result = batch.task_process(task_id=task_id)
+    try:
+        result = batch.task_process(task_id=task_id)
+    except TimeLimitExceeded:
+        result = tasks.task_timed_out(task_id=task_id)
     if result is not None and result.retry_in is not None:
-        score_task.send_with_options(args=(task_id,), delay=int(result.retry_in * 1000))
+        dispatch.tasks_send(
+            tasks=ScoringTask.objects.filter(pk=task_id), send=score_task, delay_ms=int(result.retry_in * 1000)
+        )
 
 
 @dramatiq.actor(queue_name=QUEUE)

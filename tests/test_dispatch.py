@@ -19,7 +19,7 @@ def job(user):
 
 def test_enqueue_many_sends_one_message_each_across_batches(broker):
     """Every item becomes one message, also when the pipeline is flushed several times."""
-    assert enqueue_many(score_task, [(i,) for i in range(1, 8)], batch=3) == 7
+    assert enqueue_many(score_task, [((i,), {}) for i in range(1, 8)], batch=3) == 7
     assert broker_view(broker).task_ids == set(range(1, 8))
     assert broker.client.llen(f"{broker.namespace}:scoring") == 7
 

@@ -223,3 +223,24 @@ def test_remote_scorer_to_a_private_address_is_refused(user, run_worker):
         assert task.status == Status.FAILED
         assert "127.0.0.1" in task.error_message
         assert endpoint.scored == []
+
+
+def test_time_limit_per_scorer_family(user, run_worker):
+    """A judge that never answers is cut off at its family's time limit (not the longer HTTP
+    timeout), tried again, and fails after the last attempt, saying why."""
+    from tests.fakes.openai_server import hang
+
+    with FakeOpenAI(api_key=FAKE_OPENAI_KEY) as provider:
+        provider.script(hang(), hang(), hang())
+        factories.call(call_id="c1", output="4", inputs={"question": "2+2?"})
+        job = submit(user, ["c1"], [publish_judge()])
+        run_worker(
+            **provider.provider_env("openai"),
+            SCORING_TIME_LIMITS=json.dumps({"LLMAsAJudgeScorer": 1}),
+            SCORING_HTTP_TIMEOUT="30",
+        )
+        wait_for(finished(job), timeout=60, message="the timed-out judge task")
+        task = ScoringTask.objects.get(job=job)
+        assert (task.status, task.error_type, task.attempts) == (Status.FAILED, "ProviderTimeout", 3)
+        assert "did not answer in time" in task.error_message
+        assert Feedback.objects.count() == 0

@@ -160,3 +160,38 @@ def test_job_finishes_when_its_last_task_does(submit):
     assert job.finished_at is not None
     assert job.final_status == "partial"
     assert job.final_counts == {**dict.fromkeys(Status.values, 0), "succeeded": 1, "failed": 1}
+
+
+def test_time_limit_waits_then_fails_after_the_last_attempt(submit, settings):
+    """A scoring interrupted by its time limit waits for another attempt; after the last one the
+    task fails with TimeLimitExceeded, saying so."""
+    from scoring.services.tasks import task_timed_out
+
+    settings.SCORING_MAX_ATTEMPTS = 2
+    factories.call(call_id="c1")
+    task = only_task(submit(["c1"], [factories.scorer()]))
+    ScoringTask.objects.filter(pk=task.pk).update(status=Status.RUNNING, attempts=1)
+    first = task_timed_out(task_id=task.pk)
+    assert first.status == Status.WAITING
+    assert first.retry_in > 0
+    task.refresh_from_db()
+    assert (task.status, task.error_type) == (Status.WAITING, "TimeLimitExceeded")
+    ScoringTask.objects.filter(pk=task.pk).update(status=Status.RUNNING, attempts=2)
+    assert task_timed_out(task_id=task.pk).status == Status.FAILED
+    task.refresh_from_db()
+    assert task.status == Status.FAILED
+    assert "Gave up after 2 attempts" in task.error_message
+    assert task_timed_out(task_id=task.pk) is None  # no longer running: nothing to do
+
+
+def test_task_whose_attempts_never_finish_is_failed(submit, settings):
+    """A task claimed more often than allowed (each time its worker died) fails instead of
+    crashing workers forever."""
+    settings.SCORING_MAX_ATTEMPTS = 3
+    factories.call(call_id="c1")
+    task = only_task(submit(["c1"], [factories.scorer()]))
+    ScoringTask.objects.filter(pk=task.pk).update(attempts=3)  # three claims that never finished
+    assert task_run(task_id=task.pk).status == Status.FAILED
+    task.refresh_from_db()
+    assert task.error_type == "AttemptsExhausted"
+    assert Feedback.objects.count() == 0

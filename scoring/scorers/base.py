@@ -5,6 +5,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from django.conf import settings
+
+
+def time_limit(class_name: str | None) -> float:
+    """Seconds one scoring of this scorer family may take (SCORING_TIME_LIMITS)."""
+    limits = settings.SCORING_TIME_LIMITS
+    return float(limits.get(class_name or "", limits["default"]))
+
 
 class ScorerConfigError(ValueError):
     """The stored scorer object cannot be used (a permanent error)."""

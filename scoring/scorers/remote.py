@@ -31,6 +31,7 @@ from scoring.scorers.base import (
     ScorerConfigError,
     ScorerFailed,
     ScoringContext,
+    time_limit,
 )
 
 SCHEMA_VERSION = 1
@@ -113,7 +114,10 @@ class RemoteScorer(Scorer):
                 self.endpoint_url,
                 content=data,
                 headers=headers,
-                timeout=netguard.timeout(float(settings.SCORING_REMOTE_SCORER_TIMEOUT)),
+                # Within the family's time limit: a blocked read cannot be interrupted, only timed out.
+                timeout=netguard.timeout(
+                    min(float(settings.SCORING_REMOTE_SCORER_TIMEOUT), time_limit(self.class_name))
+                ),
             ) as response:
                 raw = netguard.read_capped(response)
         except netguard.OutboundRefused as exc:

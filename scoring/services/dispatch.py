@@ -6,12 +6,13 @@ from uuid import uuid4
 from dramatiq.common import current_millis
 
 from scoring.models import ScoringTask
+from scoring.scorers.base import time_limit
 
 PIPELINE_BATCH = 1_000
 
 
-def enqueue_many(actor, arguments, *, batch: int = PIPELINE_BATCH) -> int:
-    """Send `actor` one message per item of `arguments` (each a tuple of args); returns how many.
+def enqueue_many(actor, items, *, batch: int = PIPELINE_BATCH) -> int:
+    """Send `actor` one message per item, each an (args, options) pair; returns how many.
 
     On Redis the messages go through the broker's own dispatch script in pipelines, with the
     broker middleware's enqueue hooks run for each; other brokers send one by one."""
@@ -19,8 +20,8 @@ def enqueue_many(actor, arguments, *, batch: int = PIPELINE_BATCH) -> int:
     scripts = getattr(broker, "scripts", None)
     if scripts is None:
         count = 0
-        for args in arguments:
-            actor.send(*args)
+        for args, options in items:
+            actor.send_with_options(args=args, **options)
             count += 1
         return count
 
@@ -33,8 +34,9 @@ def enqueue_many(actor, arguments, *, batch: int = PIPELINE_BATCH) -> int:
             broker.emit_after("enqueue", message, None)
         pending.clear()
 
-    for args in arguments:
-        message = actor.message(*args).copy(options={"redis_message_id": str(uuid4())})
+    for args, options in items:
+        message = actor.message_with_options(args=args, **options)
+        message = message.copy(options={"redis_message_id": str(uuid4())})
         broker.emit_before("enqueue", message, None)
         dispatch(
             keys=[broker.namespace],
@@ -61,8 +63,14 @@ def enqueue_many(actor, arguments, *, batch: int = PIPELINE_BATCH) -> int:
     return count
 
 
+def tasks_send(*, tasks, send, delay_ms: int | None = None) -> int:
+    """Send one message per task of the queryset, each with its scorer family's time limit."""
+    rows = tasks.values_list("pk", "scorer__leaf_object_class").iterator(chunk_size=5_000)
+    extra = {} if delay_ms is None else {"delay": delay_ms}
+    return enqueue_many(send, (((pk,), {"time_limit": int(1000 * time_limit(cls)), **extra}) for pk, cls in rows))
+
+
 def job_enqueue_tasks(*, job_id, send) -> int:
     """Send a message for each queued task of the job through the actor `send`; returns how
     many were sent. Sending twice is harmless: a task is claimed once."""
-    task_ids = ScoringTask.objects.filter(job_id=job_id, status=ScoringTask.Status.QUEUED).values_list("pk", flat=True)
-    return enqueue_many(send, ((task_id,) for task_id in task_ids.iterator(chunk_size=5_000)))
+    return tasks_send(tasks=ScoringTask.objects.filter(job_id=job_id, status=ScoringTask.Status.QUEUED), send=send)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from dramatiq.common import dq_name
 
 from scoring.models import ScoringTask
+from scoring.services.dispatch import tasks_send
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +106,8 @@ def reconcile(*, send=None, grace_seconds: float | None = None) -> int:
         from scoring.tasks import score_task as send
     requeue_dead_workers(send.broker)
     orphaned = tasks_orphaned(broker_view(send.broker), grace_seconds=grace_seconds)
-    for task_id in orphaned:
-        send.send(task_id)
+    for start in range(0, len(orphaned), 10_000):
+        tasks_send(tasks=ScoringTask.objects.filter(pk__in=orphaned[start : start + 10_000]), send=send)
     if orphaned:
         logger.info("Reconciler enqueued %d task(s) again", len(orphaned))
     return len(orphaned)

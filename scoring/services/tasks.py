@@ -237,6 +237,11 @@ def _task_score(task: ClaimedTask) -> TaskResult | None:
 
 def task_evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = None) -> Verdict:
     """Apply the scorer to the task's call; writes nothing."""
+    attempts = task.attempts - task.retried_at_attempt
+    if attempts > settings.SCORING_MAX_ATTEMPTS:
+        # Earlier attempts were claimed but never finished: their worker died or was stopped.
+        message = f"Gave up after {attempts - 1} attempts that never finished (the worker died or was stopped)"
+        return Verdict(Status.FAILED, "AttemptsExhausted", message)
     try:
         scorer, scorer_ref = scorer_and_ref or scorer_load(scorer_pk=task.scorer_pk, project_id=task.project_id)
         arguments = scorer.arguments(_call_output(task.call), task.call.inputs or {})
@@ -410,3 +415,31 @@ def task_wait(
         error_message=message[:ERROR_MESSAGE_LIMIT],
     )
     return TaskResult(Status.WAITING, retry_in=delay) if released else None
+
+
+def task_timed_out(*, task_id: int) -> TaskResult | None:
+    """The scoring ran over its family's time limit and its thread was interrupted: the task
+    waits for another attempt, or fails once it has had them all."""
+    task = (
+        ScoringTask.objects.filter(pk=task_id, status=Status.RUNNING)
+        .only("attempts", "retried_at_attempt", "job_id")
+        .first()
+    )
+    if task is None:
+        return None
+    attempts = task.attempts - task.retried_at_attempt
+    held = ScoringTask.objects.filter(pk=task_id, status=Status.RUNNING, attempts=task.attempts)
+    reason = "The scoring took longer than its time limit (SCORING_TIME_LIMITS)"
+    now = timezone.now()
+    if attempts >= settings.SCORING_MAX_ATTEMPTS:
+        message = f"Gave up after {attempts} attempts: {reason}"
+        fields = {"status": Status.FAILED, "finished_at": now, "error_message": message}
+        if held.update(lease_expires_at=None, error_type="TimeLimitExceeded", **fields):
+            job_finish_if_done(job_id=task.job_id)
+            return TaskResult(Status.FAILED)
+        return None
+    delay = retry_delay(attempts)
+    waiting = {"status": Status.WAITING, "retry_at": now + timedelta(seconds=delay), "error_message": reason}
+    if held.update(lease_expires_at=None, error_type="TimeLimitExceeded", **waiting):
+        return TaskResult(Status.WAITING, retry_in=delay)
+    return None
