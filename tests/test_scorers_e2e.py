@@ -86,7 +86,7 @@ def test_llm_judge_scores_and_records_what_it_asked(user, provider, run_worker):
     wait_for(finished(job), timeout=60, message="the judge task")
 
     feedback = Feedback.objects.get()
-    assert feedback.feedback_type == "wandb.runnable.LLMAsAJudgeScorer"
+    assert feedback.feedback_type == "wandb.runnable.correctness-judge"  # the name it was published under
     assert feedback.payload == {"output": {"correct": True, "reason": "arithmetic"}}
     scoring_call = Call.objects.get(call_id=feedback.call_ref.rsplit("/", 1)[1])
     assert scoring_call.summary["usage"]["openai/gpt-4o-mini"]["total_tokens"] == 18

@@ -371,7 +371,7 @@ def test_task_runner_records_judge_score_and_usage(openai_provider, judge_ref, u
     assert task_run(task_id=task.pk).status == ScoringTask.Status.SUCCEEDED
 
     feedback = Feedback.objects.get()
-    assert feedback.feedback_type == "wandb.runnable.LLMAsAJudgeScorer"
+    assert feedback.feedback_type == "wandb.runnable.correctness-judge"  # the name it was published under
     assert feedback.payload == {"output": {"correct": True}}
     scoring_call = Call.objects.get(call_id=feedback.call_ref.rsplit("/", 1)[1])
     assert scoring_call.summary["usage"]["openai/gpt-4o-mini"]["total_tokens"] == 9

@@ -110,9 +110,8 @@ def test_weave_client_logs_publishes_and_reads_scores(weave_client, judge_worker
         },
         scoring_prompt=JUDGE_PROMPT,
     )
-    # Published under its class name: the worker names feedback after the scorer's class or its
-    # `name` field, where Weave uses the name it was published under (reported to the lead).
-    judge_ref = weave.publish(judge)
+    # As in the captured client session: the feedback is named after the published name.
+    judge_ref = weave.publish(judge, name="correctness-judge")
 
     res = weave_client.server.calls_score(
         {
@@ -134,7 +133,7 @@ def test_weave_client_logs_publishes_and_reads_scores(weave_client, judge_worker
     for label, call in calls.items():
         assert scores(call) == {
             "wandb.runnable.ValidJSONScorer": {"json_valid": expected[label]},
-            "wandb.runnable.LLMAsAJudgeScorer": judged,
+            "wandb.runnable.correctness-judge": judged,
         }, label
     feedback = next(iter(calls["two"].feedback))
     assert feedback.runnable_ref in (json_ref.uri(), judge_ref.uri())

@@ -87,10 +87,14 @@ class Scorer:
             raise ScorerConfigError("column_map must map scorer parameter names to input names")
         self.column_map: dict[str, str] = column_map
 
+    # The name the object was published under (the ref's name), set by whoever loaded it.
+    object_id: str | None = None
+
     @property
     def name(self) -> str:
-        """The scorer's name as feedback types spell it (`wandb.runnable.<name>`)."""
-        return self.val.get("name") or self.class_name
+        """The scorer's name as feedback types spell it (`wandb.runnable.<name>`): its `name`
+        field, else the name it was published under, else its class, as Weave names it."""
+        return self.val.get("name") or self.object_id or self.class_name
 
     def arguments(self, output: Any, inputs: dict) -> dict[str, Any]:
         """Map a call onto `score`'s parameters the Weave way: `output` is the call's output,

@@ -156,7 +156,9 @@ def scorer_load(*, scorer_pk: int, project_id: str) -> tuple[Scorer, str]:
             raise ScorerConfigError(f"Nested ref {ref!r} must be a whole object of project {project_id}")
         return _object_val(project_pk, parsed.name, parsed.version)
 
-    return scorer_class(val, resolve), object_ref_uri(project_id, object_id, digest)
+    scorer = scorer_class(val, resolve)
+    scorer.object_id = object_id
+    return scorer, object_ref_uri(project_id, object_id, digest)
 
 
 def scorer_load_or_none(*, scorer_pk: int, project_id: str) -> tuple[Scorer, str] | None:
