@@ -15,8 +15,7 @@ from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
-from scoring.apis import calls as calls_apis
-from scoring.apis import feedback as feedback_apis
+from scoring.apis import fields
 from scoring.apis.calls_score import CallsScoreApi
 from scoring.apis.fields import StrictStringField
 
@@ -165,14 +164,14 @@ class StrictStringSchema(OpenApiSerializerFieldExtension):
 
 
 def _json_field_type(field) -> OpenApiTypes:
-    for kinds, type_ in (
-        ((calls_apis.JsonObjectField, feedback_apis.JSONObjectField), OpenApiTypes.OBJECT),
-        ((calls_apis.StrictIntegerField, feedback_apis.StrictIntegerField), OpenApiTypes.INT),
-        ((calls_apis.StrictBooleanField,), OpenApiTypes.BOOL),
-        ((calls_apis.IsoDateTimeField,), OpenApiTypes.DATETIME),
-        ((feedback_apis.UUIDStringField,), OpenApiTypes.UUID),
+    for kind, type_ in (
+        (fields.JsonObjectField, OpenApiTypes.OBJECT),
+        (fields.StrictIntegerField, OpenApiTypes.INT),
+        (fields.StrictBooleanField, OpenApiTypes.BOOL),
+        (fields.IsoDateTimeField, OpenApiTypes.DATETIME),
+        (fields.UUIDStringField, OpenApiTypes.UUID),
     ):
-        if isinstance(field, kinds):
+        if isinstance(field, kind):
             return type_
     return OpenApiTypes.ANY
 
@@ -180,15 +179,11 @@ def _json_field_type(field) -> OpenApiTypes:
 class WeaveJsonSchema(OpenApiSerializerFieldExtension):
     """The JSON-typed fields of the Weave request models."""
 
-    target_class = calls_apis._JsonField
+    target_class = fields._JsonField
     match_subclasses = True
 
     def map_serializer_field(self, auto_schema, direction):
         return build_basic_type(_json_field_type(self.target))
-
-
-class FeedbackJsonSchema(WeaveJsonSchema):
-    target_class = feedback_apis._JSONValueField
 
 
 class AutoSchema(openapi.AutoSchema):

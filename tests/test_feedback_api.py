@@ -187,10 +187,11 @@ def test_create_checks_types_strictly(api, override, loc, type_):
 
 
 def test_create_rejects_nul_characters(api):
-    """A NUL character in the payload is a 422 (PostgreSQL cannot store it), not a 500."""
+    """A NUL character in the payload is a 422 located at the value (PostgreSQL cannot store it),
+    not a 500."""
     response = create(api, payload={"note": "a\x00b"})
     assert response.status_code == 422
-    assert locs(response) == [["body", "payload"]]
+    assert locs(response) == [["body", "payload", "note"]]
 
 
 def test_create_on_another_users_project_is_forbidden(client_for, bob):

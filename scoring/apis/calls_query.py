@@ -8,9 +8,17 @@ from rest_framework import renderers, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.apis.calls import CallReadApi, ProjectIdField, StrictBooleanField, WeaveObjectSerializer
-from scoring.apis.feedback import FeedbackQueryApi, JSONObjectField, NullableListField, StrictIntegerField
-from scoring.apis.fields import StrictStringField
+from scoring.apis.calls import CallReadApi
+from scoring.apis.feedback import FeedbackQueryApi
+from scoring.apis.fields import (
+    JsonObjectField,
+    NullableListField,
+    ProjectIdField,
+    StrictBooleanField,
+    StrictIntegerField,
+    StrictStringField,
+    WeaveObjectSerializer,
+)
 from scoring.calls_selectors import calls_count, calls_query
 from scoring.errors import RequestValidationError, error
 from scoring.query import QueryError
@@ -67,7 +75,7 @@ class CallsStreamQueryApi(APIView):
 
         project_id = ProjectIdField()
         filter = CallsFilterSerializer(required=False, allow_null=True)
-        query = JSONObjectField(required=False, allow_null=True)
+        query = JsonObjectField(required=False, allow_null=True)
         sort_by = NullableListField(child=FeedbackQueryApi.InputSerializer.SortBySerializer(), required=False)
         limit = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
         offset = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
@@ -99,7 +107,7 @@ class CallsQueryStatsApi(APIView):
 
         project_id = ProjectIdField()
         filter = CallsFilterSerializer(required=False, allow_null=True)
-        query = JSONObjectField(required=False, allow_null=True)
+        query = JsonObjectField(required=False, allow_null=True)
         limit = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
         expand_columns = NullableListField(child=StrictStringField(), required=False)
         include_total_storage_size = StrictBooleanField(required=False, allow_null=True)

@@ -9,7 +9,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.apis.calls import ProjectIdField, WeaveObjectSerializer, WeaveStringField
+from scoring.apis.fields import ProjectIdField, WeaveObjectSerializer, WeaveStringField
 from scoring.files_selectors import file_content
 from scoring.services.files import file_create
 from scoring.services.projects import project_for_write

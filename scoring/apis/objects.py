@@ -6,7 +6,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.apis.calls import (
+from scoring.apis.fields import (
     JsonValueField,
     ProjectIdField,
     StrictBooleanField,

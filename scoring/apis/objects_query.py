@@ -4,9 +4,15 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.apis.calls import ProjectIdField, StrictBooleanField, WeaveObjectSerializer
-from scoring.apis.feedback import FeedbackQueryApi, NullableListField, StrictIntegerField
-from scoring.apis.fields import StrictStringField
+from scoring.apis.feedback import FeedbackQueryApi
+from scoring.apis.fields import (
+    NullableListField,
+    ProjectIdField,
+    StrictBooleanField,
+    StrictIntegerField,
+    StrictStringField,
+    WeaveObjectSerializer,
+)
 from scoring.apis.objects import ObjReadApi
 from scoring.objects_selectors import objs_query
 

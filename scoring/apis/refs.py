@@ -4,8 +4,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.apis.calls import WeaveObjectSerializer, WeaveStringField
-from scoring.apis.fields import StrictListField
+from scoring.apis.fields import StrictListField, WeaveObjectSerializer, WeaveStringField
 from scoring.refs_selectors import refs_read_batch
 
 

@@ -5,9 +5,17 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.apis.calls import JsonObjectField, ProjectIdField, WeaveObjectSerializer, WeaveStringField
-from scoring.apis.feedback import FeedbackQueryApi, NullableListField, StrictIntegerField
-from scoring.apis.fields import StrictListField, StrictStringField
+from scoring.apis.feedback import FeedbackQueryApi
+from scoring.apis.fields import (
+    JsonObjectField,
+    NullableListField,
+    ProjectIdField,
+    StrictIntegerField,
+    StrictListField,
+    StrictStringField,
+    WeaveObjectSerializer,
+    WeaveStringField,
+)
 from scoring.services.projects import project_for_write
 from scoring.services.tables import table_create
 from scoring.tables_selectors import table_query, table_row_count

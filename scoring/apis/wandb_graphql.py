@@ -13,9 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.apis.calls import WeaveObjectSerializer
-from scoring.apis.feedback import JSONObjectField
-from scoring.apis.fields import StrictStringField
+from scoring.apis.fields import JsonObjectField, StrictStringField, WeaveObjectSerializer
 from scoring.auth import user_may_access, wb_user_id_for
 from scoring.errors import RequestValidationError
 from scoring.services.projects import project_for_read, project_for_write
@@ -143,7 +141,7 @@ def _entity(name: str, *, read_only: bool) -> dict:
 class GraphqlApi(APIView):
     class InputSerializer(WeaveObjectSerializer):
         query = StrictStringField()
-        variables = JSONObjectField(required=False, allow_null=True)
+        variables = JsonObjectField(required=False, allow_null=True)
         operationName = StrictStringField(required=False, allow_null=True)
 
     class OutputSerializer(serializers.Serializer):

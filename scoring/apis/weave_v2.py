@@ -10,17 +10,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.apis.calls import (
-    ID_LENGTH,
-    CallEndApi,
-    CallStartApi,
-    EndedCallSerializer,
-    IsoDateTimeField,
-    StartedCallSerializer,
-    WeaveObjectSerializer,
-    WeaveStringField,
-)
-from scoring.apis.fields import StrictListField
+from scoring.apis.calls import CallEndApi, CallStartApi, EndedCallSerializer, StartedCallSerializer
+from scoring.apis.fields import ID_LENGTH, IsoDateTimeField, StrictListField, WeaveObjectSerializer, WeaveStringField
 from scoring.services.calls import call_end, call_start, calls_complete
 
 

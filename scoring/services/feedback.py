@@ -141,16 +141,6 @@ def _problems(spec: FeedbackSpec, loc: tuple) -> list[dict]:
                     "value_error",
                 )
             )
-    for name in ("feedback_type", "creator"):
-        value = getattr(spec, name)
-        max_length = Feedback._meta.get_field(name).max_length
-        if value is not None and len(value) > max_length:
-            problems.append(
-                error((*loc, name), f"String should have at most {max_length} characters", "string_too_long")
-            )
-    for name in ("weave_ref", "feedback_type", "payload", *REF_FIELDS, "creator"):
-        if _has_nul(getattr(spec, name)):
-            problems.append(error((*loc, name), "Strings cannot contain NUL characters", "value_error"))
     return problems
 
 
@@ -182,19 +172,3 @@ def _same(row: Feedback, spec: FeedbackSpec, project: Project) -> bool:
         and row.feedback_type == spec.feedback_type
         and row.payload == spec.payload
     )
-
-
-def _has_nul(value) -> bool:
-    """Whether a string anywhere in a JSON value holds NUL, which PostgreSQL cannot store."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False

@@ -1,10 +1,11 @@
-"""`POST /v2/<entity>/<project>/calls/complete` through gunicorn: batches of 1,000 finished calls
-shaped as weave 0.54 sends them (captured), p50/p95 per batch and calls per second, with one
-client and with two at once (each new batch is new calls; a second pass re-sends them, as a
-client retry does). The weave client drops a batch this route fails, so its speed bounds how
-much a traced program can log.
+"""Benchmark 5, ingestion through gunicorn: batches of 1,000 finished calls shaped as weave 0.54
+sends them (captured), p50/p95 per batch and calls per second, with one client and with two at
+once (each new batch is new calls; a second pass re-sends them, as a client retry does). Routes:
+`POST /v2/<entity>/<project>/calls/complete` (the weave client's batch route: it drops a batch
+this route fails, so its speed bounds how much a traced program can log) and
+`POST /call/upsert_batch` (each call as a start and an end item).
 
-    .venv/bin/python bench/calls_complete.py [--batches 20] [--size 1000]
+    .venv/bin/python bench/ingest.py [--route complete|upsert_batch] [--batches 20] [--size 1000]
 
 Like every benchmark here it drops and recreates its database (BENCH_DB, default scoring_bench)
 and serves on BENCH_PORT: give it its own while another benchmark runs.
@@ -71,10 +72,32 @@ def batch(size: int) -> dict:
     return {"batch": calls}
 
 
-def run(client, bodies: list[dict], clients: int) -> tuple[list[float], float]:
+END_FIELDS = {"project_id", "id", "trace_id", "ended_at", "output", "summary", "exception", "wb_run_step_end"}
+
+
+def as_upsert_batch(body: dict) -> dict:
+    """The same calls for /call/upsert_batch: a start and an end item each."""
+    items = []
+    for call_ in body["batch"]:
+        start = {k: v for k, v in call_.items() if k not in END_FIELDS - {"project_id", "id", "trace_id"}}
+        end = {k: v for k, v in call_.items() if k in END_FIELDS}
+        items += [{"mode": "start", "req": {"start": start}}, {"mode": "end", "req": {"end": end}}]
+    return {"batch": items}
+
+
+ROUTES = {
+    "complete": (f"/v2/{PROJECT}/calls/complete", lambda body: body),
+    "upsert_batch": ("/call/upsert_batch", as_upsert_batch),
+}
+
+
+def run(client, bodies: list[dict], clients: int, route: str) -> tuple[list[float], float]:
+    path, shape = ROUTES[route]
+    bodies = [shape(body) for body in bodies]
+
     def send(body):
         started = time.perf_counter()
-        response = client.post(f"/v2/{PROJECT}/calls/complete", json=body)
+        response = client.post(path, json=body)
         assert response.status_code == 200, response.text[:500]
         return time.perf_counter() - started
 
@@ -88,6 +111,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--size", type=int, default=1_000)
+    parser.add_argument("--route", choices=sorted(ROUTES), default="complete")
     args = parser.parse_args()
 
     harness.setup_django()
@@ -98,6 +122,7 @@ def main():
 
     key = harness.make_user_and_key("bench")
     print(f"machine: {harness.machine()}")
+    print(f"route: {ROUTES[args.route][0]}")
     with (
         harness.web_server(workers=2),
         httpx.Client(base_url=f"http://127.0.0.1:{harness.PORT}", auth=("api", key), timeout=300) as client,
@@ -105,7 +130,7 @@ def main():
         for clients in (1, 2):
             bodies = [batch(args.size) for _ in range(args.batches)]
             for label, sent in (("new calls", bodies), ("re-sent", bodies)):
-                timings, wall = run(client, sent, clients)
+                timings, wall = run(client, sent, clients, args.route)
                 calls = args.batches * args.size
                 print(
                     f"{clients} client(s), {args.batches} x {args.size} {label}: "
