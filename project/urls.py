@@ -1,8 +1,10 @@
 """Root URLs: the admin (job viewer), the API and its OpenAPI description and docs."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from scoring.errors import json_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,6 +12,8 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("redoc", SpectacularRedocView.as_view(url_name="openapi"), name="redoc"),
     path("", include("scoring.urls")),
+    # Unknown routes answer JSON even with DEBUG on (Django's debug 404 page is HTML).
+    re_path(r"^(?!static/)", json_not_found),
 ]
 
 handler400 = "scoring.errors.json_bad_request"
