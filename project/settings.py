@@ -189,6 +189,10 @@ DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 # Scoring limits and behaviour.
 SCORING_MAX_PAIRS_PER_JOB = env_int("SCORING_MAX_PAIRS_PER_JOB", 100_000)
 SCORING_MAX_ATTEMPTS = env_int("SCORING_MAX_ATTEMPTS", 5)
+# A call that has started but not ended when it is to be scored is waited for (task "waiting"),
+# polled every SCORING_CALL_WAIT_POLL seconds, up to this long after the job was submitted.
+SCORING_CALL_WAIT_SECONDS = float(os.environ.get("SCORING_CALL_WAIT_SECONDS", "3600"))
+SCORING_CALL_WAIT_POLL = float(os.environ.get("SCORING_CALL_WAIT_POLL", "10"))
 # On PostgreSQL a worker process records the results of its fast scorers in shared transactions.
 SCORING_GROUP_COMMIT = env_bool("SCORING_GROUP_COMMIT", True)
 # Seconds one scoring may take, per scorer family (class name), as JSON; "default" for the rest.

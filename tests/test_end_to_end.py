@@ -164,3 +164,40 @@ def test_health_reports_database_and_broker(live_server):
     response = httpx.get(live_server.url + "/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_call_ending_after_the_request_is_scored_when_it_ends(http, broker, transactional_db):
+    """Scoring a call that is still running waits for it; once it ends, the worker scores it."""
+    from tests.conftest import start_worker, stop_worker
+
+    start = {
+        "project_id": PROJECT,
+        "id": "slow",
+        "trace_id": "slow",
+        "op_name": "op",
+        "started_at": "2026-01-01T00:00:00Z",
+        "attributes": {},
+        "inputs": {},
+    }
+    assert http.post("/call/start", json={"start": start}).status_code == 200
+    ref = publish_scorer(http, "ValidJSONScorer")
+    job_id = http.post("/calls/score", json={"project_id": PROJECT, "call_ids": ["slow"], "scorer_refs": [ref]}).json()[
+        "job_id"
+    ]
+    worker = start_worker(extra_env={"SCORING_CALL_WAIT_POLL": "0.3"})
+    try:
+        wait_for(
+            lambda: ScoringTask.objects.filter(job_id=job_id, status="waiting").exists(), message="the task to wait"
+        )
+        end = {
+            "project_id": PROJECT,
+            "id": "slow",
+            "ended_at": "2026-01-01T00:00:05Z",
+            "output": "[1, 2]",
+            "summary": {},
+        }
+        assert http.post("/call/end", json={"end": end}).status_code == 200
+        wait_for(job_done(job_id), message="the task to be scored after the call ended")
+    finally:
+        stop_worker(worker)
+    assert [f["payload"] for f in feedback_of(http, "slow")] == [{"output": {"json_valid": True}}]

@@ -88,20 +88,45 @@ def test_database_refuses_second_feedback_for_a_task(submit):
         )
 
 
-@pytest.mark.parametrize(
-    ("call_kwargs", "error_type"),
-    [({"ended": False}, "CallNotFinished"), ({"output": None}, "CallHasNoOutput")],
-)
-def test_call_without_output_fails_without_feedback(submit, call_kwargs, error_type):
-    """A call that has not ended, or ended without output, fails the task with a reason; no score."""
-    factories.call(call_id="c1", **call_kwargs)
+def test_call_without_output_fails_without_feedback(submit):
+    """A call that ended without output fails the task with a reason; no score."""
+    factories.call(call_id="c1", output=None)
     task = only_task(submit(["c1"], [factories.scorer()]))
     assert task_run(task_id=task.pk).status == Status.FAILED
     task.refresh_from_db()
-    assert task.status == Status.FAILED
-    assert task.error_type == error_type
+    assert (task.status, task.error_type) == (Status.FAILED, "CallHasNoOutput")
     assert "c1" in task.error_message
     assert Feedback.objects.count() == 0
+
+
+def test_call_still_running_is_waited_for_without_using_attempts(submit, settings):
+    """A call that has started but not ended is waited for: the task waits, polled at the
+    configured interval, and the waits are not counted as attempts."""
+    settings.SCORING_CALL_WAIT_POLL = 7
+    factories.call(call_id="c1", ended=False)
+    task = only_task(submit(["c1"], [factories.scorer()]))
+    for _ in range(3):
+        result = task_run(task_id=task.pk)
+        assert result.status == Status.WAITING
+        assert result.retry_in >= 7
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.error_type) == (Status.WAITING, 0, "CallNotFinished")
+    assert Feedback.objects.count() == 0
+    Call.objects.filter(call_id="c1").update(ended_at=timezone.now(), output="{}")
+    assert task_run(task_id=task.pk).status == Status.SUCCEEDED
+    task.refresh_from_db()
+    assert task.attempts == 1
+
+
+def test_call_that_never_ends_fails_after_the_deadline(submit, settings):
+    """Past SCORING_CALL_WAIT_SECONDS after the request, a call still running fails the task."""
+    settings.SCORING_CALL_WAIT_SECONDS = 0
+    factories.call(call_id="c1", ended=False)
+    task = only_task(submit(["c1"], [factories.scorer()]))
+    assert task_run(task_id=task.pk).status == Status.FAILED
+    task.refresh_from_db()
+    assert task.error_type == "CallNotFinished"
+    assert "did not end within" in task.error_message
 
 
 def test_scorer_that_raises_fails_the_task_with_its_error(submit):
@@ -146,8 +171,9 @@ def test_task_of_a_dead_worker_is_taken_over_after_its_lease(submit):
     assert Feedback.objects.count() == 1
 
 
-def test_job_finishes_when_its_last_task_does(submit):
+def test_job_finishes_when_its_last_task_does(submit, settings):
     """A job's finished_at is set when its last task reaches a final state, not before."""
+    settings.SCORING_CALL_WAIT_SECONDS = 0  # the unfinished call fails at once
     factories.call(call_id="c1")
     factories.call(call_id="c2", ended=False)
     job = submit(["c1", "c2"], [factories.scorer()])

@@ -40,7 +40,7 @@ WITH claimed AS (
     RETURNING t.id, t.attempts, t.retried_at_attempt, t.job_id, t.call_id, t.scorer_id
 )
 SELECT claimed.id, claimed.attempts, claimed.retried_at_attempt, claimed.job_id, claimed.scorer_id,
-       job.wb_user_id, job.project_id, project.entity, project.name,
+       job.created_at, job.wb_user_id, job.project_id, project.entity, project.name,
        {", ".join(f"call.{f}" for f in tasks.CALL_FIELDS if f != "project_id")}
 FROM claimed
 JOIN scoring_scoringjob job ON job.id = claimed.job_id
@@ -69,10 +69,22 @@ def tasks_claim_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
         rows = cursor.fetchall()
     claimed = []
     call_fields = [f for f in tasks.CALL_FIELDS if f != "project_id"]
-    for task_id, attempts, retried, job_id, scorer_pk, wb_user_id, project_pk, entity, name, *call in rows:
+    for (
+        task_id,
+        attempts,
+        retried,
+        job_id,
+        scorer_pk,
+        requested_at,
+        wb_user_id,
+        project_pk,
+        entity,
+        name,
+        *call,
+    ) in rows:
         call_values = {
-            name: Call._meta.get_field(name).from_db_value(value, None, connection) if name in JSON_FIELDS else value
-            for name, value in zip(call_fields, call, strict=True)
+            field: Call._meta.get_field(field).from_db_value(value, None, connection) if field in JSON_FIELDS else value
+            for field, value in zip(call_fields, call, strict=True)
         }
         claimed.append(
             tasks.ClaimedTask(
@@ -80,6 +92,7 @@ def tasks_claim_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
                 attempts=attempts,
                 retried_at_attempt=retried,
                 job_id=job_id,
+                requested_at=requested_at,
                 wb_user_id=wb_user_id,
                 project_pk=project_pk,
                 project_id=f"{entity}/{name}",

@@ -51,6 +51,7 @@ class ClaimedTask:
     attempts: int
     retried_at_attempt: int
     job_id: uuid.UUID
+    requested_at: datetime  # when the job was submitted: calls not yet ended are waited for from then
     wb_user_id: str
     project_pk: int
     project_id: str  # "entity/project"
@@ -88,6 +89,7 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
             "retried_at_attempt",
             "scorer_id",
             "job__wb_user_id",
+            "job__created_at",
             "job__project__entity",
             "job__project__name",
             *(f"call__{f}" for f in CALL_FIELDS),
@@ -99,6 +101,7 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
         attempts=task.attempts,
         retried_at_attempt=task.retried_at_attempt,
         job_id=task.job_id,
+        requested_at=task.job.created_at,
         wb_user_id=task.job.wb_user_id,
         project_pk=task.job.project_id,
         project_id=task.job.project.project_id,
@@ -169,9 +172,13 @@ def scorer_load_or_none(*, scorer_pk: int, project_id: str) -> tuple[Scorer, str
         return None
 
 
+class CallNotFinished(Exception):
+    """The call has started but not ended: there is no output to score yet."""
+
+
 def _call_output(call: Call) -> Any:
     if call.ended_at is None:
-        raise PermanentTaskError("CallNotFinished", f"Call {call.call_id} has not ended, so it has no output to score")
+        raise CallNotFinished
     if call.exception:
         raise PermanentTaskError("CallFailed", f"Call {call.call_id} ended with an exception: {call.exception[:500]}")
     if call.output is None:
@@ -231,6 +238,7 @@ class Verdict:
     scoring_call: Call | None = None
     feedback: Feedback | None = None
     retry_after: float | None = None
+    counts: bool = True  # False: a wait that was no attempt of the scorer (the call still runs)
 
 
 def _task_score(task: ClaimedTask) -> TaskResult | None:
@@ -247,6 +255,8 @@ def task_evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | Non
     try:
         scorer, scorer_ref = scorer_and_ref or scorer_load(scorer_pk=task.scorer_pk, project_id=task.project_id)
         arguments = scorer.arguments(_call_output(task.call), task.call.inputs or {})
+    except CallNotFinished:
+        return _wait_for_call(task)
     except (ScorerConfigError, MissingArgument) as exc:
         return Verdict(Status.FAILED, type(exc).__name__, str(exc))
     except PermanentTaskError as exc:
@@ -289,13 +299,31 @@ def task_evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | Non
     return Verdict(Status.SUCCEEDED, scoring_call=scoring_call, feedback=feedback)
 
 
+def _wait_for_call(task: ClaimedTask) -> Verdict:
+    """A call still running when it is to be scored is waited for, up to SCORING_CALL_WAIT_SECONDS
+    after the job was submitted; the waits do not count as attempts."""
+    deadline = settings.SCORING_CALL_WAIT_SECONDS
+    call_id = task.call.call_id
+    if timezone.now() - task.requested_at < timedelta(seconds=deadline):
+        message = f"Call {call_id} has not ended yet; waiting for it (up to {deadline:g}s after the request)"
+        return Verdict(
+            Status.WAITING, "CallNotFinished", message, retry_after=settings.SCORING_CALL_WAIT_POLL, counts=False
+        )
+    message = f"Call {call_id} did not end within {deadline:g}s of the request, so it has no output to score"
+    return Verdict(Status.FAILED, "CallNotFinished", message)
+
+
 def task_record(*, task: ClaimedTask, verdict: Verdict) -> TaskResult | None:
     """Write a verdict for a task this worker holds (one transaction); None if it lost the task."""
     if verdict.status == Status.SUCCEEDED:
         return task_succeed(task=task, scoring_call=verdict.scoring_call, feedback=verdict.feedback)
     if verdict.status == Status.WAITING:
         return task_wait(
-            task=task, error_type=verdict.error_type, message=verdict.message, retry_after=verdict.retry_after
+            task=task,
+            error_type=verdict.error_type,
+            message=verdict.message,
+            retry_after=verdict.retry_after,
+            counts=verdict.counts,
         )
     return task_fail(
         task=task, error_type=verdict.error_type, message=verdict.message, scoring_call=verdict.scoring_call
@@ -405,12 +433,14 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 
 
 def task_wait(
-    *, task: ClaimedTask, error_type: str, message: str, retry_after: float | None = None
+    *, task: ClaimedTask, error_type: str, message: str, retry_after: float | None = None, counts: bool = True
 ) -> TaskResult | None:
-    """Put the task back to wait for its next attempt, keeping the error that caused the wait."""
-    delay = retry_delay(task.attempts, retry_after)
+    """Put the task back to wait for its next attempt, keeping the error that caused the wait.
+    With counts=False the claim is given back as if it had not been an attempt."""
+    delay = retry_delay(task.attempts - task.retried_at_attempt, retry_after)
     released = _release(
         task,
+        **({} if counts else {"attempts": F("attempts") - 1}),
         status=Status.WAITING,
         retry_at=timezone.now() + timedelta(seconds=delay),
         error_type=error_type[:128],
