@@ -18,6 +18,8 @@ import ipaddress
 import os
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -27,6 +29,8 @@ import httpcore
 import httpx
 from django.conf import settings
 from django.utils import timezone
+
+from scoring.scorers.base import RetryableError, ScorerFailed
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -223,6 +227,25 @@ def shared_client(kind: str) -> httpx.Client:
                 )
             entry = _clients[kind] = (pid, client)
     return entry[1]
+
+
+@contextmanager
+def transport_errors(where: str, kind: str) -> Iterator[None]:
+    """Turn a request's transport failures into the errors the task runner acts on: a timeout or
+    an unreachable peer is retried, an oversized answer is not. `kind` prefixes the error types
+    (`Provider`, `RemoteScorer`)."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise RetryableError(
+            f"{where} did not answer in time ({type(exc).__name__})", error_type=f"{kind}Timeout"
+        ) from None
+    except httpx.TransportError as exc:
+        raise RetryableError(
+            f"{where} could not be reached: {type(exc).__name__}: {exc}", error_type=f"{kind}Unavailable"
+        ) from None
+    except ResponseTooLarge as exc:
+        raise ScorerFailed(f"{where}: {exc}", error_type=f"{kind}BadResponse") from None
 
 
 def timeout(read: float) -> httpx.Timeout:

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import redis
 from django.conf import settings
 from dramatiq.rate_limits import ConcurrentRateLimiter
@@ -229,26 +228,18 @@ def chat_completion(*, llm_model_id: str, messages: list[dict], params: dict | N
 
 def _post(provider: Provider, model: str, body: dict, headers: dict, where: str) -> Completion:
     client = netguard.shared_client("trusted")
-    try:
-        with client.stream(
+    with (
+        netguard.transport_errors(where, "Provider"),
+        client.stream(
             "POST",
             f"{provider.base_url}/chat/completions",
             json=body,
             headers=headers,
             # Within the judge's time limit: a blocked read cannot be interrupted, only timed out.
             timeout=netguard.timeout(min(float(settings.SCORING_HTTP_TIMEOUT), time_limit("LLMAsAJudgeScorer"))),
-        ) as response:
-            raw = netguard.read_capped(response, MAX_ANSWER_BYTES)
-    except httpx.TimeoutException as exc:
-        raise RetryableError(
-            f"{where} did not answer in time ({type(exc).__name__})", error_type="ProviderTimeout"
-        ) from None
-    except httpx.TransportError as exc:
-        raise RetryableError(
-            f"{where} could not be reached: {type(exc).__name__}: {exc}", error_type="ProviderUnavailable"
-        ) from None
-    except netguard.ResponseTooLarge as exc:
-        raise ScorerFailed(f"{where}: {exc}", error_type="ProviderBadResponse") from None
+        ) as response,
+    ):
+        raw = netguard.read_capped(response, MAX_ANSWER_BYTES)
 
     status = response.status_code
     if status in RETRYABLE_STATUSES or status >= 500:

@@ -19,7 +19,6 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from django.conf import settings
 
 from scoring import netguard
@@ -109,16 +108,19 @@ class RemoteScorer(Scorer):
         where = f"Remote scorer {self.endpoint_url}"
         try:
             netguard.check_url(self.endpoint_url)
-            with netguard.shared_client("guarded").stream(
-                "POST",
-                self.endpoint_url,
-                content=data,
-                headers=headers,
-                # Within the family's time limit: a blocked read cannot be interrupted, only timed out.
-                timeout=netguard.timeout(
-                    min(float(settings.SCORING_REMOTE_SCORER_TIMEOUT), time_limit(self.class_name))
-                ),
-            ) as response:
+            with (
+                netguard.transport_errors(where, "RemoteScorer"),
+                netguard.shared_client("guarded").stream(
+                    "POST",
+                    self.endpoint_url,
+                    content=data,
+                    headers=headers,
+                    # Within the family's time limit: a blocked read cannot be interrupted, only timed out.
+                    timeout=netguard.timeout(
+                        min(float(settings.SCORING_REMOTE_SCORER_TIMEOUT), time_limit(self.class_name))
+                    ),
+                ) as response,
+            ):
                 raw = netguard.read_capped(response)
         except netguard.OutboundRefused as exc:
             raise ScorerFailed(f"Refused to call {self.endpoint_url}: {exc}", error_type="OutboundRefused") from None
@@ -126,16 +128,6 @@ class RemoteScorer(Scorer):
             if exc.temporary:
                 raise RetryableError(f"{where}: {exc}", error_type="RemoteScorerUnavailable") from None
             raise ScorerFailed(f"{where}: {exc}", error_type="RemoteScorerUnavailable") from None
-        except httpx.TimeoutException as exc:
-            raise RetryableError(
-                f"{where} did not answer in time ({type(exc).__name__})", error_type="RemoteScorerTimeout"
-            ) from None
-        except httpx.TransportError as exc:
-            raise RetryableError(
-                f"{where} could not be reached: {type(exc).__name__}: {exc}", error_type="RemoteScorerUnavailable"
-            ) from None
-        except netguard.ResponseTooLarge as exc:
-            raise ScorerFailed(f"{where}: {exc}", error_type="RemoteScorerBadResponse") from None
 
         status = response.status_code
         text = raw[:ERROR_TEXT_LIMIT].decode("utf-8", "replace")
