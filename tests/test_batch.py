@@ -149,3 +149,24 @@ def test_committer_failure_wakes_every_thread_with_the_error(make_job, transacti
     assert results == {}
     assert {type(e) for e in errors.values()} == {RuntimeError}
     assert len(errors) == 2
+
+
+def test_unclaimed_record_is_fenced_on_the_state_read(make_job, db):
+    """Verdicts of tasks read without a claim are recorded only for tasks nobody touched since:
+    one claimed meanwhile by another worker and one already finished are left alone."""
+    job = make_job({"a": "{}", "b": "{}", "c": "{}"})
+    read = batch.tasks_read_many(ids_of(job))
+    assert {t.attempts for t in read} == {1}  # the attempt each would be
+    assert set(ScoringTask.objects.values_list("status", flat=True)) == {Status.QUEUED}  # nothing written
+    verdicts = [(t, tasks.task_evaluate(task=t)) for t in read]
+    claimed_meanwhile, finished_meanwhile = read[0].id, read[1].id
+    assert batch.tasks_claim_many([claimed_meanwhile])
+    ScoringTask.objects.filter(pk=finished_meanwhile).update(status=Status.SUCCEEDED)
+
+    recorded = batch.tasks_record_many(verdicts, claimed=False)
+
+    assert recorded == {read[2].id}
+    assert Feedback.objects.count() == 1
+    task = ScoringTask.objects.get(pk=read[2].id)
+    assert (task.status, task.attempts) == (Status.SUCCEEDED, 1)
+    assert ScoringTask.objects.get(pk=claimed_meanwhile).status == Status.RUNNING

@@ -1,17 +1,19 @@
 """Group commit for scoring (PostgreSQL): the actor threads of a worker process hand their task
-ids to one writer thread, which claims every waiting task with one statement, scores the fast
-ones (built-in scorers take microseconds), and records all their results in one transaction with
-set-based statements; then it wakes the threads. Each pair keeps its own message, its own claim
-and its own result: only the database round trips are shared.
+ids to one writer thread, which reads every waiting task with one statement, scores the fast ones
+(built-in scorers take microseconds), and records all their results in one transaction with
+set-based statements; then it wakes the threads. Each pair keeps its own message and its own
+result, written exactly once: fast tasks are not claimed first, their result is written by one
+UPDATE fenced on the state that was read (a concurrent writer of the same task waits on the row
+lock, then finds it changed), which saves a row version and a round trip per pair.
 
-Tasks of slow scorers (LLM judges, remote scorers) are claimed in the batch too, so their claim is
-visible at once, but are handed back to their own thread, which scores them there and renews their
-lease while it waits on the network."""
+Tasks of slow scorers (LLM judges, remote scorers), and tasks whose call is still running, are
+claimed in the batch so that their claim is visible at once, and handed back to their own thread,
+which scores them there and renews their lease while it waits."""
 
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -30,42 +32,69 @@ BATCH_MAX = 256
 # Raw SQL gets JSON columns as text on PostgreSQL, as the ORM does before from_db_value.
 JSON_FIELDS = {f for f in tasks.CALL_FIELDS if isinstance(Call._meta.get_field(f), models.JSONField)}
 
+CLAIMABLE = "(t.status IN ('queued', 'waiting') OR (t.status = 'running' AND t.lease_expires_at < %(now)s))"
+TASK_COLUMNS = f"""t.id, t.attempts, t.retried_at_attempt, t.job_id, t.scorer_id,
+       job.created_at, job.wb_user_id, job.project_id, project.entity, project.name,
+       {", ".join(f"call.{f}" for f in tasks.CALL_FIELDS if f != "project_id")}"""
+TASK_JOINS = """JOIN scoring_scoringjob job ON job.id = t.job_id
+JOIN scoring_project project ON project.id = job.project_id
+JOIN scoring_call call ON call.id = t.call_id"""
+
 CLAIM_SQL = f"""
 WITH claimed AS (
     UPDATE scoring_scoringtask t
     SET status = 'running', attempts = t.attempts + 1, started_at = %(now)s, retry_at = NULL,
         lease_expires_at = %(lease)s
-    WHERE t.id = ANY(%(ids)s)
-      AND (t.status IN ('queued', 'waiting') OR (t.status = 'running' AND t.lease_expires_at < %(now)s))
+    WHERE t.id = ANY(%(ids)s) AND {CLAIMABLE}
     RETURNING t.id, t.attempts, t.retried_at_attempt, t.job_id, t.call_id, t.scorer_id
 )
-SELECT claimed.id, claimed.attempts, claimed.retried_at_attempt, claimed.job_id, claimed.scorer_id,
-       job.created_at, job.wb_user_id, job.project_id, project.entity, project.name,
-       {", ".join(f"call.{f}" for f in tasks.CALL_FIELDS if f != "project_id")}
-FROM claimed
-JOIN scoring_scoringjob job ON job.id = claimed.job_id
-JOIN scoring_project project ON project.id = job.project_id
-JOIN scoring_call call ON call.id = claimed.call_id
+SELECT {TASK_COLUMNS}
+FROM claimed t
+{TASK_JOINS}
+"""
+
+# Fast scorers are not claimed: their tasks are read, scored, and finished with one UPDATE fenced
+# on the state that was read (see tasks_record_many).
+READ_SQL = f"""
+SELECT {TASK_COLUMNS}
+FROM scoring_scoringtask t
+{TASK_JOINS}
+WHERE t.id = ANY(%(ids)s) AND {CLAIMABLE}
 """
 
 FINISH_SQL = """
 UPDATE scoring_scoringtask t
-SET status = v.status, finished_at = %(now)s, lease_expires_at = NULL, error_type = v.error_type,
+SET status = v.status, attempts = v.attempts, started_at = COALESCE(%(started)s, t.started_at),
+    finished_at = %(now)s, lease_expires_at = NULL, retry_at = NULL, error_type = v.error_type,
     error_message = v.error_message, scoring_call_id = v.scoring_call_id
 FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(statuses)s::text[], %(error_types)s::text[],
             %(messages)s::text[], %(scoring_call_ids)s::text[])
      AS v(id, attempts, status, error_type, error_message, scoring_call_id)
-WHERE t.id = v.id AND t.status = 'running' AND t.attempts = v.attempts
+WHERE t.id = v.id AND {fence}
 RETURNING t.id
 """
+# A claimed task is still ours if it is running with our attempt; an unclaimed one if nobody has
+# touched it since we read it (a concurrent writer waits on the row lock, then sees the new state).
+FENCE_CLAIMED = "t.status = 'running' AND t.attempts = v.attempts"
+FENCE_READ = f"t.attempts = v.attempts - 1 AND {CLAIMABLE}"
 
 
 def tasks_claim_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
     """Claim every claimable task among `task_ids` with one statement (see task_claim)."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.SCORING_TASK_LEASE_SECONDS)
+    return _tasks_from(CLAIM_SQL, {"now": now, "lease": lease, "ids": task_ids})
+
+
+def tasks_read_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
+    """The claimable tasks among `task_ids`, unclaimed, each as the attempt it would be."""
+    read = _tasks_from(READ_SQL, {"now": timezone.now(), "ids": task_ids})
+    return [replace(task, attempts=task.attempts + 1) for task in read]
+
+
+def _tasks_from(sql: str, params: dict) -> list[tasks.ClaimedTask]:
     with connection.cursor() as cursor:
-        cursor.execute(CLAIM_SQL, {"now": now, "lease": lease, "ids": task_ids})
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     claimed = []
     call_fields = [f for f in tasks.CALL_FIELDS if f != "project_id"]
@@ -103,12 +132,16 @@ def tasks_claim_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
     return claimed
 
 
-def tasks_record_many(verdicts: list[tuple[tasks.ClaimedTask, tasks.Verdict]]) -> set[int]:
-    """Record final verdicts (succeeded or failed) of tasks this worker holds, in one transaction:
-    one UPDATE for all tasks, then the scoring calls and feedback of those still held. Returns
-    the ids recorded (a task taken over by another worker is left out, as in task_succeed)."""
+def tasks_record_many(
+    verdicts: list[tuple[tasks.ClaimedTask, tasks.Verdict]], *, claimed: bool = True, started_at=None
+) -> set[int]:
+    """Record final verdicts (succeeded or failed) in one transaction: one UPDATE for all tasks,
+    fenced on the claim (claimed=True) or on the state they were read in (claimed=False, from
+    tasks_read_many), then the scoring calls and feedback of the tasks that passed the fence.
+    Returns their ids; a task another worker took or finished meanwhile is left out."""
     now = timezone.now()
-    params = {"now": now, "ids": [], "attempts": [], "statuses": [], "error_types": [], "messages": []}
+    params = {"now": now, "started": started_at, "ids": [], "attempts": [], "statuses": [], "error_types": []}
+    params["messages"] = []
     params["scoring_call_ids"] = []
     for task, verdict in verdicts:
         params["ids"].append(task.id)
@@ -119,7 +152,7 @@ def tasks_record_many(verdicts: list[tuple[tasks.ClaimedTask, tasks.Verdict]]) -
         params["scoring_call_ids"].append(verdict.scoring_call.call_id if verdict.scoring_call else None)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(FINISH_SQL, params)
+            cursor.execute(FINISH_SQL.format(fence=FENCE_CLAIMED if claimed else FENCE_READ), params)
             recorded = {row[0] for row in cursor.fetchall()}
         kept = [verdict for task, verdict in verdicts if task.id in recorded]
         copy_insert(Call, (v.scoring_call for v in kept if v.scoring_call is not None))
@@ -201,19 +234,23 @@ class GroupCommitter:
 
     def _process(self, batch: list[_Request]):
         by_id = {request.task_id: request for request in batch}
-        finals, others = [], []
-        for task in tasks_claim_many(list(by_id)):
+        started_at = timezone.now()
+        finals, to_claim = [], []
+        for task in tasks_read_many(list(by_id)):
             scorer_and_ref = tasks.scorer_load_or_none(scorer_pk=task.scorer_pk, project_id=task.project_id)
             if scorer_and_ref is not None and scorer_and_ref[0].slow:
-                by_id[task.id].handed_back = task
+                to_claim.append(task.id)  # scored in its own thread, holding a claim while it waits
                 continue
             verdict = self._evaluate(task=task, scorer_and_ref=scorer_and_ref)
-            (finals if verdict.status in (Status.SUCCEEDED, Status.FAILED) else others).append((task, verdict))
-        recorded = tasks_record_many(finals) if finals else set()
+            if verdict.status in (Status.SUCCEEDED, Status.FAILED):
+                finals.append((task, verdict))
+            else:
+                to_claim.append(task.id)  # a wait (the call still runs) is recorded on a claim
+        recorded = tasks_record_many(finals, claimed=False, started_at=started_at) if finals else set()
         for task, verdict in finals:
             by_id[task.id].result = tasks.TaskResult(verdict.status) if task.id in recorded else None
-        for task, verdict in others:
-            by_id[task.id].result = tasks.task_record(task=task, verdict=verdict)
+        for task in tasks_claim_many(to_claim) if to_claim else []:
+            by_id[task.id].handed_back = task
         for job_id in {task.job_id for task, _ in finals}:
             job_finish_if_done(job_id=job_id)
 
