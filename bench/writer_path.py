@@ -1,6 +1,7 @@
-"""The worker's write path alone, in one thread, without Dramatiq: claim a batch of tasks with one
-statement, score them (built-in scorer), record the verdicts in one transaction; per-pair cost of
-each step. Shows what one group-commit writer can do when it has the machine to itself.
+"""The worker's write path alone, in one thread, without Dramatiq: read a batch of tasks with one
+statement, score them (built-in scorer), record the verdicts in one transaction (fenced on the
+state read, as the group committer does for fast scorers); per-pair cost of each step. Shows what
+one group-commit writer can do when it has the machine to itself.
 
     .venv/bin/python bench/writer_path.py [--pairs 20000] [--batch 64]
 """
@@ -40,17 +41,17 @@ def main():
         claim = score = record = 0.0
         for start in range(0, len(task_ids), size):
             t0 = time.perf_counter()
-            claimed = batch.tasks_claim_many(task_ids[start : start + size])
+            claimed = batch.tasks_read_many(task_ids[start : start + size])
             t1 = time.perf_counter()
             verdicts = [(task, tasks.task_evaluate(task=task)) for task in claimed]
             t2 = time.perf_counter()
-            batch.tasks_record_many(verdicts)
+            batch.tasks_record_many(verdicts, claimed=False)
             t3 = time.perf_counter()
             claim, score, record = claim + t1 - t0, score + t2 - t1, record + t3 - t2
         n = len(task_ids)
         total = claim + score + record
         print(
-            f"batch {size:>3}: per pair claim {claim / n * 1e6:4.0f} us, score {score / n * 1e6:4.0f} us, "
+            f"batch {size:>3}: per pair read {claim / n * 1e6:4.0f} us, score {score / n * 1e6:4.0f} us, "
             f"record {record / n * 1e6:4.0f} us = {total / n * 1e6:4.0f} us -> {n / total:,.0f} pairs/s in one thread"
         )
 
