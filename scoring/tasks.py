@@ -4,7 +4,6 @@ than once; the services make that harmless."""
 import dramatiq
 from dramatiq.middleware import TimeLimitExceeded
 
-from scoring.models import ScoringTask
 from scoring.services import batch, dispatch, tasks
 
 QUEUE = "scoring"
@@ -24,9 +23,7 @@ def score_task(task_id: int) -> None:
     except TimeLimitExceeded:
         result = tasks.task_timed_out(task_id=task_id)
     if result is not None and result.retry_in is not None:
-        dispatch.tasks_send(
-            tasks=ScoringTask.objects.filter(pk=task_id), send=score_task, delay_ms=int(result.retry_in * 1000)
-        )
+        dispatch.task_send_later(task_id=task_id, delay_seconds=result.retry_in, send=score_task)
 
 
 @dramatiq.actor(queue_name=QUEUE)

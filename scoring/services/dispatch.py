@@ -74,3 +74,8 @@ def job_enqueue_tasks(*, job_id, send) -> int:
     """Send a message for each queued task of the job through the actor `send`; returns how
     many were sent. Sending twice is harmless: a task is claimed once."""
     return tasks_send(tasks=ScoringTask.objects.filter(job_id=job_id, status=ScoringTask.Status.QUEUED), send=send)
+
+
+def task_send_later(*, task_id: int, delay_seconds: float, send) -> None:
+    """Send the task's next attempt after a delay (its retry or its next look at a running call)."""
+    tasks_send(tasks=ScoringTask.objects.filter(pk=task_id), send=send, delay_ms=int(delay_seconds * 1000))
