@@ -1,6 +1,7 @@
 """`manage.py score --project E/P --calls ID... --scorers REF... [--wait]`: submit a scoring job
 through the same service as the API, and optionally follow it to the end."""
 
+import sys
 import time
 
 from django.contrib.auth import get_user_model
@@ -44,7 +45,7 @@ class Command(BaseCommand):
             self._follow(job.pk, submitted.task_count, poll)
 
     def _follow(self, job_id, total, poll):
-        with tqdm(total=total, unit="pair", desc="scoring", file=self.stderr._out) as bar:
+        with tqdm(total=total, unit="pair", desc="scoring", file=sys.stderr) as bar:
             while True:
                 progress = job_progress(job_id=job_id)
                 done = progress.total - progress.unfinished
