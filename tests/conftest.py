@@ -94,6 +94,26 @@ def start_worker(processes: int = 1, threads: int = 4, extra_env: dict | None = 
     )
 
 
+def manage(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run `manage.py` in a subprocess on the test database (or the given environment)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "project.settings_test",
+        "DATABASE_URL": database_url(),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def score_and_wait(project: str, calls: list[str], refs: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """`manage.py score ... --wait`: submit a job and follow it to its end."""
+    return manage(
+        "score", "--project", project, "--calls", *calls, "--scorers", *refs, "--wait", "--poll", "0.2", **kwargs
+    )
+
+
 def stop_worker(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
     if process.poll() is None:
         os.killpg(process.pid, sig)

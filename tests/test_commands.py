@@ -1,15 +1,11 @@
 """`manage.py score`: submit through the same service as the API, and follow a job to its end."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 from django.core.management import CommandError, call_command
 
 from scoring.models import ScoringJob
 from tests import factories
-from tests.conftest import ROOT, database_url
+from tests.conftest import score_and_wait
 
 
 @pytest.fixture
@@ -37,28 +33,7 @@ def test_score_explains_a_refused_request(ref):
 @pytest.mark.slow
 def test_score_wait_follows_the_job_to_its_end(ref, worker):
     """With --wait, a real worker scores the job and the command ends with its summary."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "score",
-            "--project",
-            "alice/demo",
-            "--calls",
-            "c1",
-            "c2",
-            "--scorers",
-            ref,
-            "--wait",
-            "--poll",
-            "0.2",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = score_and_wait("alice/demo", ["c1", "c2"], [ref])
     assert result.returncode == 0, result.stderr
     assert "succeeded: 2 succeeded." in result.stdout
     assert "2/2" in result.stderr  # the progress bar reached the end

@@ -3,14 +3,12 @@ by a real worker through a real RabbitMQ. `.ci/run` starts RabbitMQ; elsewhere t
 on 127.0.0.1:5672 and says so when there is none."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from scoring.models import Feedback, ScoringTask
 from tests import factories
-from tests.conftest import ROOT, database_url, start_worker, stop_worker
+from tests.conftest import database_url, score_and_wait, start_worker, stop_worker
 
 pytestmark = pytest.mark.slow
 
@@ -45,27 +43,7 @@ def test_jobs_are_scored_through_rabbitmq(user, transactional_db, rabbitmq):
     worker = start_worker(threads=4, extra_env=env)
     try:
         calls = [f"c{i}" for i in range(10)]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "manage.py",
-                "score",
-                "--project",
-                "alice/demo",
-                "--calls",
-                *calls,
-                "--scorers",
-                ref,
-                "--wait",
-                "--poll",
-                "0.2",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = score_and_wait("alice/demo", calls, [ref], env=env, timeout=120)
     finally:
         stop_worker(worker)
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, manage, score_and_wait
 
 pytestmark = pytest.mark.slow
 
@@ -20,12 +20,6 @@ for i in range(300):
 print(factories.scorer())
 print(factories.scorer(class_name="ValidXMLScorer"))
 """
-
-
-def manage(*args, env, timeout=120):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def test_worker_threads_share_sqlite(tmp_path, broker):
@@ -51,20 +45,7 @@ def test_worker_threads_share_sqlite(tmp_path, broker):
     )
     try:
         calls = [f"c{i}" for i in range(300)]
-        scored = manage(
-            "score",
-            "--project",
-            "alice/demo",
-            "--calls",
-            *calls,
-            "--scorers",
-            *refs,
-            "--wait",
-            "--poll",
-            "0.2",
-            env=env,
-            timeout=180,
-        )
+        scored = score_and_wait("alice/demo", calls, refs, env=env)
     finally:
         os.killpg(worker.pid, 15)
         worker.wait(timeout=60)
