@@ -33,7 +33,7 @@ from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 from scoring import netguard
-from scoring.scorers.base import RetryableError, ScorerFailed, time_limit
+from scoring.scorers.base import RetryableError, ScorerFailed, read_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -235,8 +235,7 @@ def _post(provider: Provider, model: str, body: dict, headers: dict, where: str)
             f"{provider.base_url}/chat/completions",
             json=body,
             headers=headers,
-            # Within the judge's time limit: a blocked read cannot be interrupted, only timed out.
-            timeout=netguard.timeout(min(float(settings.SCORING_HTTP_TIMEOUT), time_limit("LLMAsAJudgeScorer"))),
+            timeout=netguard.timeout(read_timeout(settings.SCORING_HTTP_TIMEOUT, "LLMAsAJudgeScorer")),
         ) as response,
     ):
         raw = netguard.read_capped(response, MAX_ANSWER_BYTES)

@@ -14,6 +14,13 @@ def time_limit(class_name: str | None) -> float:
     return float(limits.get(class_name or "", limits["default"]))
 
 
+def read_timeout(configured: float, class_name: str) -> float:
+    """The read timeout of a scorer's outbound request: the configured one, but within the
+    family's time limit with a margin, so that a peer that never answers ends as a clean timeout
+    (retried) before the time limit interrupts the thread (which it cannot do in a blocked read)."""
+    return min(float(configured), 0.8 * time_limit(class_name))
+
+
 class ScorerConfigError(ValueError):
     """The stored scorer object cannot be used (a permanent error)."""
 

@@ -30,7 +30,7 @@ from scoring.scorers.base import (
     ScorerConfigError,
     ScorerFailed,
     ScoringContext,
-    time_limit,
+    read_timeout,
 )
 
 SCHEMA_VERSION = 1
@@ -115,10 +115,7 @@ class RemoteScorer(Scorer):
                     self.endpoint_url,
                     content=data,
                     headers=headers,
-                    # Within the family's time limit: a blocked read cannot be interrupted, only timed out.
-                    timeout=netguard.timeout(
-                        min(float(settings.SCORING_REMOTE_SCORER_TIMEOUT), time_limit(self.class_name))
-                    ),
+                    timeout=netguard.timeout(read_timeout(settings.SCORING_REMOTE_SCORER_TIMEOUT, self.class_name)),
                 ) as response,
             ):
                 raw = netguard.read_capped(response)
