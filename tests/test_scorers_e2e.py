@@ -226,8 +226,9 @@ def test_remote_scorer_to_a_private_address_is_refused(user, run_worker):
 
 
 def test_time_limit_per_scorer_family(user, run_worker):
-    """A judge that never answers is cut off at its family's time limit (not the longer HTTP
-    timeout), tried again, and fails after the last attempt, saying why."""
+    """A judge that never answers is cut off within its family's time limit (not the longer HTTP
+    timeout), as a clean timeout before the limit would interrupt the thread, tried again, and
+    fails after the last attempt, saying why."""
     from tests.fakes.openai_server import hang
 
     with FakeOpenAI(api_key=FAKE_OPENAI_KEY) as provider:
@@ -236,7 +237,7 @@ def test_time_limit_per_scorer_family(user, run_worker):
         job = submit(user, ["c1"], [publish_judge()])
         run_worker(
             **provider.provider_env("openai"),
-            SCORING_TIME_LIMITS=json.dumps({"LLMAsAJudgeScorer": 1}),
+            SCORING_TIME_LIMITS=json.dumps({"LLMAsAJudgeScorer": 2}),
             SCORING_HTTP_TIMEOUT="30",
         )
         wait_for(finished(job), timeout=60, message="the timed-out judge task")
