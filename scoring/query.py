@@ -197,11 +197,6 @@ def query_to_q(query, fields: QueryFields, *, loc=("query",)) -> Q | None:
     return _Translator(fields).condition(query["$expr"], (*loc, "$expr"), negate=False, depth=0)
 
 
-def expr_to_q(expr, fields: QueryFields, *, loc=("$expr",)) -> Q:
-    """One operation (the value of `$expr`) as a Q."""
-    return _Translator(fields).condition(expr, tuple(loc), negate=False, depth=0)
-
-
 def order_by(sort_by, fields: QueryFields, *, loc=("sort_by",)) -> list[OrderBy]:
     """`[{field, direction}]` as order_by() expressions; nulls sort last either way."""
     if sort_by and len(sort_by) > MAX_SORT_KEYS:
