@@ -50,7 +50,7 @@ def test_claim_many_claims_only_claimable_tasks(make_job, db):
 def test_record_many_writes_feedback_and_calls_for_held_tasks(make_job, db):
     """Verdicts are recorded in one go; a task taken over by another worker gets nothing."""
     job = make_job({"a": "prose", "b": '{"x": 1}', "c": {"not": "text"}})
-    claimed = batch.tasks_claim_many(ids_of(job))
+    claimed = sorted(batch.tasks_claim_many(ids_of(job)), key=lambda t: t.id)  # in any order: sort as a, b, c
     verdicts = [(t, tasks.task_evaluate(task=t)) for t in claimed]
     lost = claimed[0]
     ScoringTask.objects.filter(pk=lost.id).update(attempts=5)  # taken over meanwhile

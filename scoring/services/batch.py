@@ -1,26 +1,29 @@
 """Group commit for scoring (PostgreSQL): the actor threads of a worker process hand their task
 ids to one writer thread, which reads every waiting task with one statement, scores the fast ones
-(built-in scorers take microseconds), and records all their results in one transaction with
-set-based statements; then it wakes the threads. Each pair keeps its own message and its own
-result, written exactly once: fast tasks are not claimed first, their result is written by one
-UPDATE fenced on the state that was read (a concurrent writer of the same task waits on the row
-lock, then finds it changed), which saves a row version and a round trip per pair.
+(built-in scorers take microseconds), and records all their results with one more statement (the
+tasks' results, the scoring calls and the feedback); then it wakes the threads. Each pair keeps its
+own message and its own result, written exactly once: fast tasks are not claimed first, their
+result is written by an UPDATE fenced on the state that was read (a concurrent writer of the same
+task waits on the row lock, then finds it changed), which saves a row version and a round trip per
+pair.
 
 Tasks of slow scorers (LLM judges, remote scorers), and tasks whose call is still running, are
 claimed in the batch so that their claim is visible at once, and handed back to their own thread,
 which scores them there and renews their lease while it waits."""
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.utils import timezone
 
-from scoring.bulk import copy_insert
+from scoring.bulk import hot_cursor, json_insert, json_rows
 from scoring.models import Call, Feedback, ScoringTask
 from scoring.services import tasks
 from scoring.services.jobs import job_finish_if_done
@@ -29,13 +32,18 @@ logger = logging.getLogger(__name__)
 
 Status = ScoringTask.Status
 BATCH_MAX = 256
-# Raw SQL gets JSON columns as text on PostgreSQL, as the ORM does before from_db_value.
-JSON_FIELDS = {f for f in tasks.CALL_FIELDS if isinstance(Call._meta.get_field(f), models.JSONField)}
+# Raw SQL gets JSON columns as text on PostgreSQL (as the ORM does, before from_db_value).
+JSON_COLUMNS = {i for i, f in enumerate(tasks.CALL_FIELDS) if isinstance(Call._meta.get_field(f), models.JSONField)}
 
-CLAIMABLE = "(t.status IN ('queued', 'waiting') OR (t.status = 'running' AND t.lease_expires_at < %(now)s))"
+# Not final, and not held by a live lease. Spelled with the final states on purpose: this way the
+# planner cannot use the partial index of unfinished tasks (its statistics are stale right after a
+# large submit, and it would then scan every unfinished task of the job for each batch) and looks
+# the tasks up by primary key.
+CLAIMABLE = """(t.status NOT IN ('succeeded', 'failed', 'cancelled')
+    AND (t.status <> 'running' OR t.lease_expires_at < %(now)s))"""
 TASK_COLUMNS = f"""t.id, t.attempts, t.retried_at_attempt, t.job_id, t.scorer_id,
        job.created_at, job.wb_user_id, job.project_id, project.entity, project.name,
-       {", ".join(f"call.{f}" for f in tasks.CALL_FIELDS if f != "project_id")}"""
+       {", ".join(f"call.{f}" for f in tasks.CALL_FIELDS)}"""
 TASK_JOINS = """JOIN scoring_scoringjob job ON job.id = t.job_id
 JOIN scoring_project project ON project.id = job.project_id
 JOIN scoring_call call ON call.id = t.call_id"""
@@ -45,7 +53,7 @@ WITH claimed AS (
     UPDATE scoring_scoringtask t
     SET status = 'running', attempts = t.attempts + 1, started_at = %(now)s, retry_at = NULL,
         lease_expires_at = %(lease)s
-    WHERE t.id = ANY(%(ids)s) AND {CLAIMABLE}
+    WHERE t.id = ANY(%(ids)s::bigint[]) AND {CLAIMABLE}
     RETURNING t.id, t.attempts, t.retried_at_attempt, t.job_id, t.call_id, t.scorer_id
 )
 SELECT {TASK_COLUMNS}
@@ -59,24 +67,8 @@ READ_SQL = f"""
 SELECT {TASK_COLUMNS}
 FROM scoring_scoringtask t
 {TASK_JOINS}
-WHERE t.id = ANY(%(ids)s) AND {CLAIMABLE}
+WHERE t.id = ANY(%(ids)s::bigint[]) AND {CLAIMABLE}
 """
-
-FINISH_SQL = """
-UPDATE scoring_scoringtask t
-SET status = v.status, attempts = v.attempts, started_at = COALESCE(%(started)s, t.started_at),
-    finished_at = %(now)s, lease_expires_at = NULL, retry_at = NULL, error_type = v.error_type,
-    error_message = v.error_message, scoring_call_id = v.scoring_call_id
-FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(statuses)s::text[], %(error_types)s::text[],
-            %(messages)s::text[], %(scoring_call_ids)s::text[])
-     AS v(id, attempts, status, error_type, error_message, scoring_call_id)
-WHERE t.id = v.id AND {fence}
-RETURNING t.id
-"""
-# A claimed task is still ours if it is running with our attempt; an unclaimed one if nobody has
-# touched it since we read it (a concurrent writer waits on the row lock, then sees the new state).
-FENCE_CLAIMED = "t.status = 'running' AND t.attempts = v.attempts"
-FENCE_READ = f"t.attempts = v.attempts - 1 AND {CLAIMABLE}"
 
 
 def tasks_claim_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
@@ -93,11 +85,10 @@ def tasks_read_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
 
 
 def _tasks_from(sql: str, params: dict) -> list[tasks.ClaimedTask]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params, prepare=True)
         rows = cursor.fetchall()
-    claimed = []
-    call_fields = [f for f in tasks.CALL_FIELDS if f != "project_id"]
+    read = []
     for (
         task_id,
         attempts,
@@ -111,11 +102,7 @@ def _tasks_from(sql: str, params: dict) -> list[tasks.ClaimedTask]:
         name,
         *call,
     ) in rows:
-        call_values = {
-            field: Call._meta.get_field(field).from_db_value(value, None, connection) if field in JSON_FIELDS else value
-            for field, value in zip(call_fields, call, strict=True)
-        }
-        claimed.append(
+        read.append(
             tasks.ClaimedTask(
                 id=task_id,
                 attempts=attempts,
@@ -126,38 +113,76 @@ def _tasks_from(sql: str, params: dict) -> list[tasks.ClaimedTask]:
                 project_pk=project_pk,
                 project_id=f"{entity}/{name}",
                 scorer_pk=scorer_pk,
-                call=Call(project_id=project_pk, **call_values),
+                call=tasks.CallRow(*(_json(value) if i in JSON_COLUMNS else value for i, value in enumerate(call))),
             )
         )
-    return claimed
+    return read
+
+
+def _json(text: str | None):
+    return None if text is None else json.loads(text)
+
+
+RECORD_SQL = """
+WITH finished AS (
+    UPDATE scoring_scoringtask t
+    SET status = v.status, attempts = v.attempts, started_at = COALESCE(%(started)s, t.started_at),
+        finished_at = %(now)s, lease_expires_at = NULL, retry_at = NULL, error_type = v.error_type,
+        error_message = v.error_message, scoring_call_id = v.scoring_call_id
+    FROM jsonb_to_recordset(%(verdicts)s::jsonb)
+         AS v(id bigint, attempts int, status text, error_type text, error_message text, scoring_call_id text)
+    WHERE t.id = ANY(%(ids)s::bigint[]) AND t.id = v.id AND {fence}
+    RETURNING t.id, t.scoring_call_id
+),
+scoring_calls AS ({insert_calls}),
+feedback AS ({insert_feedback})
+SELECT id FROM finished
+"""
+# A claimed task is still ours if it is running with our attempt; an unclaimed one if nobody has
+# touched it since we read it (a concurrent writer waits on the row lock, then sees the new state).
+FENCE_CLAIMED = "t.status = 'running' AND t.attempts = v.attempts"
+FENCE_READ = f"t.attempts = v.attempts - 1 AND {CLAIMABLE}"
+
+
+@lru_cache(maxsize=2)
+def _record_sql(claimed: bool) -> str:
+    return RECORD_SQL.format(
+        fence=FENCE_CLAIMED if claimed else FENCE_READ,
+        insert_calls=json_insert(Call, param="calls", where="r.call_id IN (SELECT scoring_call_id FROM finished)"),
+        insert_feedback=json_insert(Feedback, param="feedback", where="r.task_id IN (SELECT id FROM finished)"),
+    )
 
 
 def tasks_record_many(
     verdicts: list[tuple[tasks.ClaimedTask, tasks.Verdict]], *, claimed: bool = True, started_at=None
 ) -> set[int]:
-    """Record final verdicts (succeeded or failed) in one transaction: one UPDATE for all tasks,
-    fenced on the claim (claimed=True) or on the state they were read in (claimed=False, from
-    tasks_read_many), then the scoring calls and feedback of the tasks that passed the fence.
-    Returns their ids; a task another worker took or finished meanwhile is left out."""
-    now = timezone.now()
-    params = {"now": now, "started": started_at, "ids": [], "attempts": [], "statuses": [], "error_types": []}
-    params["messages"] = []
-    params["scoring_call_ids"] = []
-    for task, verdict in verdicts:
-        params["ids"].append(task.id)
-        params["attempts"].append(task.attempts)
-        params["statuses"].append(verdict.status)
-        params["error_types"].append(verdict.error_type[:128])
-        params["messages"].append(verdict.message[: tasks.ERROR_MESSAGE_LIMIT])
-        params["scoring_call_ids"].append(verdict.scoring_call.call_id if verdict.scoring_call else None)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(FINISH_SQL.format(fence=FENCE_CLAIMED if claimed else FENCE_READ), params)
-            recorded = {row[0] for row in cursor.fetchall()}
-        kept = [verdict for task, verdict in verdicts if task.id in recorded]
-        copy_insert(Call, (v.scoring_call for v in kept if v.scoring_call is not None))
-        copy_insert(Feedback, (v.feedback for v in kept if v.feedback is not None))
-    return recorded
+    """Record final verdicts (succeeded or failed) with one statement, so in one transaction: the
+    tasks' results, fenced on the claim (claimed=True) or on the state they were read in
+    (claimed=False, from tasks_read_many), and the scoring calls and feedback of the tasks that
+    passed the fence. Returns their ids; a task another worker took or finished meanwhile is
+    left out, and so are its scoring call and feedback."""
+    verdict_rows = [
+        {
+            "id": task.id,
+            "attempts": task.attempts,
+            "status": verdict.status,
+            "error_type": verdict.error_type[:128],
+            "error_message": verdict.message[: tasks.ERROR_MESSAGE_LIMIT],
+            "scoring_call_id": verdict.scoring_call["call_id"] if verdict.scoring_call else None,
+        }
+        for task, verdict in verdicts
+    ]
+    params = {
+        "now": timezone.now(),
+        "started": started_at,
+        "ids": [task.id for task, _ in verdicts],
+        "verdicts": json.dumps(verdict_rows),
+        "calls": json_rows(Call, (v.scoring_call for _, v in verdicts if v.scoring_call)),
+        "feedback": json_rows(Feedback, (v.feedback for _, v in verdicts if v.feedback)),
+    }
+    with hot_cursor() as cursor:  # one statement: one transaction, even in autocommit
+        cursor.execute(_record_sql(claimed), params, prepare=True)
+        return {row[0] for row in cursor.fetchall()}
 
 
 @dataclass

@@ -5,7 +5,7 @@ import logging
 import random
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -56,7 +56,28 @@ class ClaimedTask:
     project_pk: int
     project_id: str  # "entity/project"
     scorer_pk: int
-    call: Call
+    call: "CallRow"
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """The scored call, as read for scoring (plain values: no model instance on the hot path)."""
+
+    call_id: str
+    op_name: str
+    display_name: str | None
+    trace_id: str
+    parent_id: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    attributes: dict
+    inputs: dict
+    output: Any
+    exception: str | None
+    summary: dict | None
+
+
+CALL_FIELDS = tuple(f.name for f in fields(CallRow))
 
 
 @dataclass(frozen=True)
@@ -106,25 +127,8 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
         project_pk=task.job.project_id,
         project_id=task.job.project.project_id,
         scorer_pk=task.scorer_id,
-        call=task.call,
+        call=CallRow(**{f: getattr(task.call, f) for f in CALL_FIELDS}),
     )
-
-
-CALL_FIELDS = (
-    "call_id",
-    "project_id",
-    "op_name",
-    "display_name",
-    "trace_id",
-    "parent_id",
-    "started_at",
-    "ended_at",
-    "attributes",
-    "inputs",
-    "output",
-    "exception",
-    "summary",
-)
 
 
 @lru_cache(maxsize=4096)
@@ -176,7 +180,7 @@ class CallNotFinished(Exception):
     """The call has started but not ended: there is no output to score yet."""
 
 
-def _call_output(call: Call) -> Any:
+def _call_output(call: CallRow) -> Any:
     if call.ended_at is None:
         raise CallNotFinished
     if call.exception:
@@ -186,7 +190,7 @@ def _call_output(call: Call) -> Any:
     return call.output
 
 
-def _call_schema(project_id: str, call: Call) -> dict:
+def _call_schema(project_id: str, call: CallRow) -> dict:
     """The scored call in Weave's CallSchema shape (what remote scorers receive)."""
 
     def iso(value: datetime | None) -> str | None:
@@ -235,8 +239,8 @@ class Verdict:
     status: str
     error_type: str = ""
     message: str = ""
-    scoring_call: Call | None = None
-    feedback: Feedback | None = None
+    scoring_call: dict | None = None  # a Call row, field name -> value
+    feedback: dict | None = None  # a Feedback row, field name -> value
     retry_after: float | None = None
     counts: bool = True  # False: a wait that was no attempt of the scorer (the call still runs)
 
@@ -286,16 +290,16 @@ def task_evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | Non
         scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
         return Verdict(Status.FAILED, error_type, str(exc) or repr(exc), scoring_call)
     scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, outcome=outcome)
-    feedback = Feedback(
-        project_id=task.project_pk,
-        weave_ref=call_ref_uri(task.project_id, task.call.call_id),
-        feedback_type=f"wandb.runnable.{scorer.name}",
-        payload={"output": outcome.output},
-        runnable_ref=scorer_ref,
-        call_ref=call_ref_uri(task.project_id, scoring_call_id),
-        wb_user_id=task.wb_user_id,
-        task_id=task.id,
-    )
+    feedback = {
+        "project_id": task.project_pk,
+        "weave_ref": call_ref_uri(task.project_id, task.call.call_id),
+        "feedback_type": f"wandb.runnable.{scorer.name}",
+        "payload": {"output": outcome.output},
+        "runnable_ref": scorer_ref,
+        "call_ref": call_ref_uri(task.project_id, scoring_call_id),
+        "wb_user_id": task.wb_user_id,
+        "task_id": task.id,
+    }
     return Verdict(Status.SUCCEEDED, scoring_call=scoring_call, feedback=feedback)
 
 
@@ -340,9 +344,9 @@ def _scoring_call(
     *,
     outcome: Outcome | None = None,
     exception: BaseException | None = None,
-) -> Call:
-    """The call that records this scoring run: the scorer's inputs, its output or exception, and
-    the token usage of any model it asked."""
+) -> dict:
+    """The call (a row of Call fields) that records this scoring run: the scorer's inputs, its
+    output or exception, and the token usage of any model it asked."""
     op_ref = scorer.val.get("score")
     op_name = op_ref if isinstance(op_ref, str) and op_ref.startswith("weave:///") else f"{scorer.class_name}.score"
     summary: dict[str, Any] = {
@@ -350,21 +354,21 @@ def _scoring_call(
     }
     if outcome is not None and outcome.usage:
         summary["usage"] = outcome.usage
-    return Call(
-        project_id=task.project_pk,
-        call_id=call_id,
-        trace_id=str(uuid.uuid4()),
-        op_name=op_name,
-        display_name=f"{scorer.name}.score",
-        started_at=started_at,
-        ended_at=timezone.now(),
-        attributes={"weave": {"kind": "scorer", "source": "call-scoring-service"}},
-        inputs={"self": scorer_ref, **arguments},
-        output=None if outcome is None else outcome.output,
-        exception=None if exception is None else "".join(traceback.format_exception_only(exception)).strip(),
-        summary=summary,
-        wb_user_id=task.wb_user_id,
-    )
+    return {
+        "project_id": task.project_pk,
+        "call_id": call_id,
+        "trace_id": str(uuid.uuid4()),
+        "op_name": op_name,
+        "display_name": f"{scorer.name}.score",
+        "started_at": started_at,
+        "ended_at": timezone.now(),
+        "attributes": {"weave": {"kind": "scorer", "source": "call-scoring-service"}},
+        "inputs": {"self": scorer_ref, **arguments},
+        "output": None if outcome is None else outcome.output,
+        "exception": None if exception is None else "".join(traceback.format_exception_only(exception)).strip(),
+        "summary": summary,
+        "wb_user_id": task.wb_user_id,
+    }
 
 
 def _release(task: ClaimedTask, **fields) -> int:
@@ -378,17 +382,17 @@ class _LostClaim(Exception):
     pass
 
 
-def task_succeed(*, task: ClaimedTask, scoring_call: Call, feedback: Feedback) -> TaskResult | None:
+def task_succeed(*, task: ClaimedTask, scoring_call: dict, feedback: dict) -> TaskResult | None:
     """Write the scoring call and the feedback and mark the task succeeded, in one transaction."""
     try:
         with transaction.atomic():
-            scoring_call.save(force_insert=True)
-            feedback.save(force_insert=True)
+            Call(**scoring_call).save(force_insert=True)
+            Feedback(**feedback).save(force_insert=True)
             released = _release(
                 task,
                 status=Status.SUCCEEDED,
                 finished_at=timezone.now(),
-                scoring_call_id=scoring_call.call_id,
+                scoring_call_id=scoring_call["call_id"],
                 error_type="",
                 error_message="",
             )
@@ -403,19 +407,19 @@ def task_succeed(*, task: ClaimedTask, scoring_call: Call, feedback: Feedback) -
 
 
 def task_fail(
-    *, task: ClaimedTask, error_type: str, message: str, scoring_call: Call | None = None
+    *, task: ClaimedTask, error_type: str, message: str, scoring_call: dict | None = None
 ) -> TaskResult | None:
     """Record a final failure on the task (and the scoring call, if the scorer ran); no feedback."""
     with transaction.atomic():
         if scoring_call is not None:
-            scoring_call.save(force_insert=True)
+            Call(**scoring_call).save(force_insert=True)
         released = _release(
             task,
             status=Status.FAILED,
             finished_at=timezone.now(),
             error_type=error_type[:128],
             error_message=message[:ERROR_MESSAGE_LIMIT],
-            scoring_call_id=scoring_call.call_id if scoring_call is not None else None,
+            scoring_call_id=scoring_call["call_id"] if scoring_call is not None else None,
         )
         if not released:
             transaction.set_rollback(True)
