@@ -1,6 +1,8 @@
 """Fanning a job out: one message per queued task, sent in pipelined batches (real Redis)."""
 
 import pytest
+from dramatiq import Message
+from dramatiq.common import current_millis
 
 from scoring.services.dispatch import enqueue_many, job_enqueue_tasks
 from scoring.services.jobs import job_submit
@@ -22,6 +24,21 @@ def test_enqueue_many_sends_one_message_each_across_batches(broker):
     assert enqueue_many(score_task, [((i,), {}) for i in range(1, 8)], batch=3) == 7
     assert broker_view(broker).task_ids == set(range(1, 8))
     assert broker.client.llen(f"{broker.namespace}:scoring") == 7
+
+
+def test_a_delayed_message_waits_in_the_delay_queue(broker):
+    """A message sent with a delay is held in the broker's delay queue until its eta, as
+    RedisBroker.enqueue does: it is not handed to a worker at once."""
+    before = current_millis()
+    assert enqueue_many(score_task, [((7,), {"delay": 30_000, "time_limit": 1_000})]) == 1
+    assert broker.client.llen(f"{broker.namespace}:scoring") == 0
+    [message_id] = broker.client.lrange(f"{broker.namespace}:scoring.DQ", 0, -1)
+    message = Message.decode(broker.client.hget(f"{broker.namespace}:scoring.DQ.msgs", message_id))
+    assert message.args == (7,)
+    assert message.options["eta"] >= before + 30_000
+    assert message.options["time_limit"] == 1_000
+    assert "delay" not in message.options
+    assert broker_view(broker).task_ids == {7}
 
 
 def test_job_fan_out_sends_its_queued_tasks(job, broker):

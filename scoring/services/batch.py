@@ -35,10 +35,10 @@ BATCH_MAX = 256
 # Raw SQL gets JSON columns as text on PostgreSQL (as the ORM does, before from_db_value).
 JSON_COLUMNS = {i for i, f in enumerate(tasks.CALL_FIELDS) if isinstance(Call._meta.get_field(f), models.JSONField)}
 
-# Not final, and not held by a live lease. Spelled with the final states on purpose: this way the
-# planner cannot use the partial index of unfinished tasks (its statistics are stale right after a
-# large submit, and it would then scan every unfinished task of the job for each batch) and looks
-# the tasks up by primary key.
+# Not final, and not held by a live lease (as task_claim). Spelled with the final states on
+# purpose: this way the planner cannot use the partial index of unfinished tasks (its statistics
+# are stale right after a large submit, and it would then scan every unfinished task of the job for
+# each batch) and looks the tasks up by primary key.
 CLAIMABLE = """(t.status NOT IN ('succeeded', 'failed', 'cancelled')
     AND (t.status <> 'running' OR t.lease_expires_at < %(now)s))"""
 TASK_COLUMNS = f"""t.id, t.attempts, t.retried_at_attempt, t.job_id, t.scorer_id,

@@ -1,9 +1,10 @@
-"""Turning recorded tasks into broker messages, one per (call, scorer) pair, sent in pipelined
-batches so that fanning out a job costs one round trip per thousand messages."""
+"""Turning recorded tasks into broker messages, one per (call, scorer) pair, sent in batches so that
+fanning out a job costs one round trip per thousand messages."""
 
-from uuid import uuid4
+from collections import defaultdict
 
-from dramatiq.common import current_millis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis, dq_name
 
 from scoring.models import ScoringTask
 from scoring.scorers.base import time_limit
@@ -12,49 +13,48 @@ PIPELINE_BATCH = 1_000
 
 
 def enqueue_many(actor, items, *, batch: int = PIPELINE_BATCH) -> int:
-    """Send `actor` one message per item, each an (args, options) pair; returns how many.
+    """Send `actor` one message per item, each an (args, options) pair, where the option `delay`
+    (milliseconds) holds a message back; returns how many were sent.
 
-    On Redis the messages go through the broker's own dispatch script in pipelines, with the
-    broker middleware's enqueue hooks run for each; other brokers send one by one."""
+    On Redis a batch is one MULTI/EXEC of an HSET of the message bodies and an RPUSH of their ids
+    per queue, which is what the broker's enqueue script does one message at a time; the message
+    ids, the delay queue and the broker middleware's enqueue hooks are those of
+    `RedisBroker.enqueue`. Other brokers send one by one."""
     broker = actor.broker
-    scripts = getattr(broker, "scripts", None)
-    if scripts is None:
+    if not isinstance(broker, RedisBroker):
         count = 0
         for args, options in items:
             actor.send_with_options(args=args, **options)
             count += 1
         return count
 
-    dispatch, count, pending = scripts["dispatch"], 0, []
-    pipe = broker.client.pipeline(transaction=False)
+    count, pending = 0, []
 
     def flush():
-        pipe.execute()
-        for message in pending:
-            broker.emit_after("enqueue", message, None)
+        bodies = defaultdict(dict)
+        for message, _ in pending:
+            bodies[message.queue_name][message.options["redis_message_id"]] = message.encode()
+        with broker.client.pipeline(transaction=True) as pipe:
+            for queue_name, queued in bodies.items():
+                pipe.hset(f"{broker.namespace}:{queue_name}.msgs", mapping=queued)
+                pipe.rpush(f"{broker.namespace}:{queue_name}", *queued)
+            pipe.execute()
+        for message, delay in pending:
+            broker.emit_after("enqueue", message, delay)
         pending.clear()
 
     for args, options in items:
-        message = actor.message_with_options(args=args, **options)
-        message = message.copy(options={"redis_message_id": str(uuid4())})
-        broker.emit_before("enqueue", message, None)
-        dispatch(
-            keys=[broker.namespace],
-            args=[
-                "enqueue",
-                current_millis(),
-                message.queue_name,
-                broker.broker_id,
-                broker.heartbeat_timeout,
-                broker.dead_message_ttl,
-                0,
-                broker._max_unpack_size(),
-                message.options["redis_message_id"],
-                message.encode(),
-            ],
-            client=pipe,
-        )
-        pending.append(message)
+        delay = options.get("delay")
+        message = actor.message_with_options(args=args, **{k: v for k, v in options.items() if k != "delay"})
+        # Each enqueued message has an id of its own in Redis; a new message's own id is one.
+        own = {"redis_message_id": message.message_id}
+        if delay is None:
+            message = message.copy(options=own)
+        else:
+            own["eta"] = current_millis() + delay
+            message = message.copy(queue_name=dq_name(message.queue_name), options=own)
+        broker.emit_before("enqueue", message, delay)
+        pending.append((message, delay))
         count += 1
         if len(pending) >= batch:
             flush()

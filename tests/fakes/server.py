@@ -3,6 +3,7 @@ was sent, including how many requests it was handling at once."""
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Recorded:
     path: str
     headers: dict[str, str]  # names lower-cased
     body: bytes
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def json(self) -> Any:
