@@ -185,6 +185,24 @@ def tasks_record_many(
         return {row[0] for row in cursor.fetchall()}
 
 
+DONE_JOBS_SQL = """
+SELECT j.id FROM unnest(%(jobs)s::uuid[]) AS j(id)
+WHERE NOT EXISTS (
+    SELECT 1 FROM scoring_scoringtask t WHERE t.job_id = j.id AND t.status IN ('queued', 'running', 'waiting')
+)
+"""
+
+
+def jobs_finish_if_done(job_ids: set) -> None:
+    """job_finish_if_done for each job, after the commit of a batch: one prepared statement finds
+    those with no task left to run, the rare ones that then need the full check and write."""
+    with hot_cursor() as cursor:
+        cursor.execute(DONE_JOBS_SQL, {"jobs": list(job_ids)}, prepare=True)
+        done = [row[0] for row in cursor.fetchall()]
+    for job_id in done:
+        job_finish_if_done(job_id=job_id)
+
+
 @dataclass
 class _Request:
     task_id: int
@@ -276,8 +294,8 @@ class GroupCommitter:
             by_id[task.id].result = tasks.TaskResult(verdict.status) if task.id in recorded else None
         for task in tasks_claim_many(to_claim) if to_claim else []:
             by_id[task.id].handed_back = task
-        for job_id in {task.job_id for task, _ in finals}:
-            job_finish_if_done(job_id=job_id)
+        if finals:
+            jobs_finish_if_done({task.job_id for task, _ in finals})
 
 
 _committer: GroupCommitter | None = None
