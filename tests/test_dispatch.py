@@ -3,6 +3,7 @@
 import pytest
 from dramatiq import Message
 from dramatiq.common import current_millis
+from dramatiq.middleware import Middleware
 
 from scoring.services.dispatch import enqueue_many, job_enqueue_tasks
 from scoring.services.jobs import job_submit
@@ -39,6 +40,34 @@ def test_a_delayed_message_waits_in_the_delay_queue(broker):
     assert message.options["time_limit"] == 1_000
     assert "delay" not in message.options
     assert broker_view(broker).task_ids == {7}
+
+
+def test_middleware_enqueue_hooks_run_for_each_message(broker):
+    """Middleware that implements the enqueue hooks sees every message, before and after, with
+    its delay, as with RedisBroker.enqueue."""
+
+    class Recorder(Middleware):
+        def __init__(self):
+            self.seen = []
+
+        def before_enqueue(self, broker, message, delay):
+            self.seen.append(("before", message.args, delay))
+
+        def after_enqueue(self, broker, message, delay):
+            self.seen.append(("after", message.args, delay))
+
+    recorder = Recorder()
+    broker.add_middleware(recorder)
+    try:
+        enqueue_many(score_task, [((1,), {}), ((2,), {"delay": 5_000})], batch=1)
+    finally:
+        broker.middleware.remove(recorder)
+    assert recorder.seen == [
+        ("before", (1,), None),
+        ("after", (1,), None),
+        ("before", (2,), 5_000),
+        ("after", (2,), 5_000),
+    ]
 
 
 def test_job_fan_out_sends_its_queued_tasks(job, broker):

@@ -5,6 +5,7 @@ from collections import defaultdict
 
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
+from dramatiq.middleware import Middleware
 
 from scoring.models import ScoringTask
 from scoring.scorers.base import time_limit
@@ -19,7 +20,8 @@ def enqueue_many(actor, items, *, batch: int = PIPELINE_BATCH) -> int:
     On Redis a batch is one MULTI/EXEC of an HSET of the message bodies and an RPUSH of their ids
     per queue, which is what the broker's enqueue script does one message at a time; the message
     ids, the delay queue and the broker middleware's enqueue hooks are those of
-    `RedisBroker.enqueue`. Other brokers send one by one."""
+    `RedisBroker.enqueue` (hooks no middleware implements are not called). Other brokers send one
+    by one."""
     broker = actor.broker
     if not isinstance(broker, RedisBroker):
         count = 0
@@ -29,6 +31,7 @@ def enqueue_many(actor, items, *, batch: int = PIPELINE_BATCH) -> int:
         return count
 
     count, pending = 0, []
+    before, after = _implemented(broker, "before_enqueue"), _implemented(broker, "after_enqueue")
 
     def flush():
         bodies = defaultdict(dict)
@@ -39,8 +42,9 @@ def enqueue_many(actor, items, *, batch: int = PIPELINE_BATCH) -> int:
                 pipe.hset(f"{broker.namespace}:{queue_name}.msgs", mapping=queued)
                 pipe.rpush(f"{broker.namespace}:{queue_name}", *queued)
             pipe.execute()
-        for message, delay in pending:
-            broker.emit_after("enqueue", message, delay)
+        if after:
+            for message, delay in pending:
+                broker.emit_after("enqueue", message, delay)
         pending.clear()
 
     for args, options in items:
@@ -53,7 +57,8 @@ def enqueue_many(actor, items, *, batch: int = PIPELINE_BATCH) -> int:
         else:
             own["eta"] = current_millis() + delay
             message = message.copy(queue_name=dq_name(message.queue_name), options=own)
-        broker.emit_before("enqueue", message, delay)
+        if before:
+            broker.emit_before("enqueue", message, delay)
         pending.append((message, delay))
         count += 1
         if len(pending) >= batch:
@@ -61,6 +66,11 @@ def enqueue_many(actor, items, *, batch: int = PIPELINE_BATCH) -> int:
     if pending:
         flush()
     return count
+
+
+def _implemented(broker, hook: str) -> bool:
+    """Whether any of the broker's middleware does something in `hook`."""
+    return any(getattr(type(middleware), hook) is not getattr(Middleware, hook) for middleware in broker.middleware)
 
 
 def tasks_send(*, tasks, send, delay_ms: int | None = None) -> int:
