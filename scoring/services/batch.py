@@ -20,7 +20,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection
 from django.utils import timezone
 
 from scoring.bulk import hot_cursor, json_insert, json_rows
@@ -32,8 +32,6 @@ logger = logging.getLogger(__name__)
 
 Status = ScoringTask.Status
 BATCH_MAX = 256
-# Raw SQL gets JSON columns as text on PostgreSQL (as the ORM does, before from_db_value).
-JSON_COLUMNS = {i for i, f in enumerate(tasks.CALL_FIELDS) if isinstance(Call._meta.get_field(f), models.JSONField)}
 
 # Not final, and not held by a live lease (as task_claim). Spelled with the final states on
 # purpose: this way the planner cannot use the partial index of unfinished tasks (its statistics
@@ -86,7 +84,8 @@ def tasks_read_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
 
 def _tasks_from(sql: str, params: dict) -> list[tasks.ClaimedTask]:
     with hot_cursor() as cursor:
-        cursor.execute(sql, params, prepare=True)
+        # Binary results: psycopg's own loaders, in C, decode the timestamps and the JSON.
+        cursor.execute(sql, params, prepare=True, binary=True)
         rows = cursor.fetchall()
     read = []
     for (
@@ -113,14 +112,10 @@ def _tasks_from(sql: str, params: dict) -> list[tasks.ClaimedTask]:
                 project_pk=project_pk,
                 project_id=f"{entity}/{name}",
                 scorer_pk=scorer_pk,
-                call=tasks.CallRow(*(_json(value) if i in JSON_COLUMNS else value for i, value in enumerate(call))),
+                call=tasks.CallRow(*call),
             )
         )
     return read
-
-
-def _json(text: str | None):
-    return None if text is None else json.loads(text)
 
 
 RECORD_SQL = """
