@@ -47,7 +47,8 @@ class ApiKey(models.Model):
 class Call(models.Model):
     """A traced call in the Weave call schema; start and end may arrive in either order."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="calls")
+    # Indexed by the (project, call_id) constraint: a separate index would only slow every write.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="calls", db_index=False)
     call_id = models.CharField(max_length=128)
     op_name = models.TextField(blank=True, default="")
     display_name = models.TextField(null=True, blank=True)
@@ -109,7 +110,8 @@ class Feedback(models.Model):
     """A Weave feedback row; scores written by workers point back at the task that made them."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="feedback")
+    # Indexed by feedback_project_ref_idx (project, weave_ref): a separate index would only slow writes.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="feedback", db_index=False)
     weave_ref = models.TextField()
     feedback_type = models.CharField(max_length=256)
     payload = models.JSONField(default=dict)
@@ -154,6 +156,10 @@ class ScoringJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The reconciler's look for jobs left unstamped (few at any time, among all jobs ever).
+        indexes = [
+            models.Index(fields=["created_at"], name="job_unfinished_idx", condition=models.Q(finished_at__isnull=True))
+        ]
 
     def __str__(self) -> str:
         return str(self.id)

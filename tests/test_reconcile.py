@@ -145,3 +145,20 @@ def test_messages_of_a_dead_worker_go_back_to_the_queue(job, broker, settings):
     assert client.llen(f"{ns}:scoring") == 1
     assert client.scard(f"{ns}:__acks__.live-worker.scoring") == 1
     assert client.scard(f"{ns}:__acks__.dead-worker.scoring") == 0
+
+
+def test_a_finished_job_left_unstamped_is_stamped(job, user, broker):
+    """A worker that stopped between a job's last result and the job's stamp leaves it unstamped;
+    the reconciler stamps it with its final status and counts, and leaves running jobs alone."""
+    ref = factories.scorer()
+    request = {"project_id": "alice/demo", "call_ids": ["c0"], "scorer_refs": [ref]}
+    running = job_submit(user=user, project_id="alice/demo", call_ids=["c0"], scorer_refs=[ref], request=request).job
+    job.tasks.update(status=Status.SUCCEEDED, finished_at=timezone.now())
+
+    reconcile()
+
+    job.refresh_from_db()
+    running.refresh_from_db()
+    assert job.finished_at is not None
+    assert (job.final_status, job.final_counts["succeeded"]) == ("succeeded", 3)
+    assert (running.finished_at, running.final_status) == (None, "")

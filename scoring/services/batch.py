@@ -14,6 +14,7 @@ which scores them there and renews their lease while it waits."""
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 Status = ScoringTask.Status
 BATCH_MAX = 256
+JOB_CHECK_SECONDS = 0.1
 
 # Not final, and not held by a live lease (as task_claim). Spelled with the final states on
 # purpose: this way the planner cannot use the partial index of unfinished tasks (its statistics
@@ -214,6 +216,10 @@ class GroupCommitter:
     def __init__(self, *, evaluate: Callable = tasks.task_evaluate):
         self._evaluate = evaluate
         self._pending: list[_Request] = []
+        # Jobs with results recorded since their last finish check, and when to check next: at
+        # most every JOB_CHECK_SECONDS under load, and as soon as the writer has nothing to do.
+        self._unchecked_jobs: set = set()
+        self._next_job_check = 0.0
         self._cond = threading.Condition()
         self._writer: threading.Thread | None = None
         self._stopping = False
@@ -249,6 +255,8 @@ class GroupCommitter:
             connection.close()
 
     def _write_next(self) -> bool:
+        if self._unchecked_jobs and (not self._pending or time.monotonic() >= self._next_job_check):
+            self._check_jobs()
         with self._cond:
             while not self._pending and not self._stopping:
                 self._cond.wait()
@@ -270,6 +278,16 @@ class GroupCommitter:
             for request in batch:
                 request.done.set()
 
+    def _check_jobs(self):
+        self._next_job_check = time.monotonic() + JOB_CHECK_SECONDS
+        try:
+            jobs_finish_if_done(self._unchecked_jobs)
+        except Exception:  # left for the next check (and the reconciler); the results are safe
+            logger.exception("Finish check of %d job(s) failed", len(self._unchecked_jobs))
+            connection.close()
+        else:
+            self._unchecked_jobs.clear()
+
     def _process(self, batch: list[_Request]):
         by_id = {request.task_id: request for request in batch}
         started_at = timezone.now()
@@ -289,8 +307,7 @@ class GroupCommitter:
             by_id[task.id].result = tasks.TaskResult(verdict.status) if task.id in recorded else None
         for task in tasks_claim_many(to_claim) if to_claim else []:
             by_id[task.id].handed_back = task
-        if finals:
-            jobs_finish_if_done({task.job_id for task, _ in finals})
+        self._unchecked_jobs.update(task.job_id for task, _ in finals)
 
 
 _committer: GroupCommitter | None = None

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from scoring.auth import wb_user_id_for
@@ -237,6 +237,17 @@ def job_retry_failed(*, job: ScoringJob) -> int:
             ScoringJob.objects.filter(pk=job.pk).update(finished_at=None, final_status="", final_counts=None)
             transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
     return retried
+
+
+def jobs_finish_unstamped() -> int:
+    """job_finish_if_done for every job not yet stamped finished that has no task left to run:
+    its last result was recorded by a worker that stopped before the stamp. Returns how many."""
+    unfinished = ScoringTask.objects.filter(job=OuterRef("pk"), status__in=UNFINISHED)
+    done = ScoringJob.objects.filter(finished_at__isnull=True).exclude(Exists(unfinished)).values_list("pk", flat=True)
+    done = list(done)
+    for job_id in done:
+        job_finish_if_done(job_id=job_id)
+    return len(done)
 
 
 def job_finish_if_done(*, job_id) -> None:

@@ -15,6 +15,7 @@ from dramatiq.common import dq_name
 
 from scoring.models import ScoringTask
 from scoring.services.dispatch import tasks_send
+from scoring.services.jobs import jobs_finish_unstamped
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ def requeue_dead_workers(broker=None, *, queue: str = "scoring") -> None:
 
 
 def reconcile(*, send=None, grace_seconds: float | None = None) -> int:
-    """Enqueue again every task nothing will run; returns how many. Safe to run anywhere, at any
+    """Enqueue again every task nothing will run, and stamp the jobs whose tasks are all done but
+    that are not marked finished; returns how many tasks were enqueued. Safe to run anywhere, at any
     time, as often as wanted: a task is claimed at most once per attempt."""
     if send is None:
         from scoring.tasks import score_task as send
@@ -110,4 +112,6 @@ def reconcile(*, send=None, grace_seconds: float | None = None) -> int:
         tasks_send(tasks=ScoringTask.objects.filter(pk__in=orphaned[start : start + 10_000]), send=send)
     if orphaned:
         logger.info("Reconciler enqueued %d task(s) again", len(orphaned))
+    if stamped := jobs_finish_unstamped():
+        logger.info("Reconciler stamped %d finished job(s)", stamped)
     return len(orphaned)
