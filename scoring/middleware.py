@@ -1,8 +1,10 @@
-"""Dramatiq middleware for worker processes: renews the leases of the tasks a process holds, and
-runs the reconciler on a schedule (one process at a time across the fleet, by a Redis lock)."""
+"""Dramatiq middleware for worker processes: renews the leases of the tasks a process holds, runs
+the reconciler on a schedule (one process at a time across the fleet, by a Redis lock), and lets
+the group committer look ahead at the messages the process has fetched."""
 
 import logging
 import threading
+from functools import partial
 
 from django import db
 from django.conf import settings
@@ -21,6 +23,10 @@ class WorkerHousekeeping(Middleware):
         self._thread: threading.Thread | None = None
 
     def after_worker_boot(self, broker, worker):
+        from scoring.services.batch import group_committer
+        from scoring.tasks import score_task
+
+        group_committer().look_ahead = partial(fetched_task_ids, worker.work_queue, score_task)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, args=(broker,), name="scoring-housekeeping", daemon=True)
         self._thread.start()
@@ -55,3 +61,16 @@ class WorkerHousekeeping(Middleware):
         if client is not None and not client.set(RECONCILE_LOCK, "1", nx=True, ex=max(int(interval) - 1, 1)):
             return  # another process reconciled within this interval
         reconcile()
+
+
+def fetched_task_ids(work_queue, actor) -> list[int]:
+    """The task ids of `actor`'s messages that this worker process has fetched but not yet
+    started, oldest first: Dramatiq's work queue is a PriorityQueue of items holding a message."""
+    with work_queue.mutex:
+        items = list(work_queue.queue)
+    items.sort()  # by priority, then by when fetched
+    return [
+        item.message.args[0]
+        for item in items
+        if item.message.actor_name == actor.actor_name and item.message.queue_name == actor.queue_name
+    ]

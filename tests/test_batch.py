@@ -170,3 +170,40 @@ def test_unclaimed_record_is_fenced_on_the_state_read(make_job, db):
     task = ScoringTask.objects.get(pk=read[2].id)
     assert (task.status, task.attempts) == (Status.SUCCEEDED, 1)
     assert ScoringTask.objects.get(pk=claimed_meanwhile).status == Status.RUNNING
+
+
+def test_committer_records_fetched_tasks_ahead_of_their_messages(make_job, transactional_db, monkeypatch, committer):
+    """Tasks of fetched messages are scored and recorded in the batch of the task being run, once;
+    when their message comes, it returns at once. A slow scorer's task and a task whose call is
+    still running are left untouched for their own message."""
+    monkeypatch.setitem(scorers.REGISTRY, "SlowEcho", SlowEcho)
+    job = make_job({"a": "{}", "b": "prose", "c": "{}"})
+    first, second, third = ids_of(job)
+    slow = ids_of(make_job({"s": "x"}, class_name="SlowEcho"))[0]
+    unfinished = ids_of(make_job({"running": None}))[0]
+    Call.objects.filter(call_id="running").update(ended_at=None)  # the call has not ended yet
+    fetched = [second, third, slow, unfinished, 10**9]  # and a task that does not exist
+    looking = committer(look_ahead=lambda: fetched)
+
+    assert looking.run(first).status == Status.SUCCEEDED
+
+    statuses = dict(ScoringTask.objects.values_list("pk", "status"))
+    assert [statuses[t] for t in (first, second, third)] == [Status.SUCCEEDED] * 3
+    assert (statuses[slow], statuses[unfinished]) == (Status.QUEUED, Status.QUEUED)
+    assert Feedback.objects.count() == 3
+    fetched.clear()  # the messages have started: nothing more to look ahead at
+    assert looking.run(second).status == Status.SUCCEEDED  # its result, recorded ahead
+    assert looking.run(second) is None  # a redelivery later finds the task finished
+    assert looking.run(slow).status == Status.SUCCEEDED
+    assert Feedback.objects.count() == 4
+    assert set(ScoringTask.objects.filter(pk__in=[first, second, third]).values_list("attempts", flat=True)) == {1}
+
+
+def test_committer_goes_on_without_look_ahead_when_it_fails(make_job, transactional_db, committer):
+    """Looking ahead is an optimisation: if it fails, the batch is written as if it had none."""
+    job = make_job({"a": "{}"})
+
+    def broken():
+        raise RuntimeError("work queue unreadable")
+
+    assert committer(look_ahead=broken).run(ids_of(job)[0]).status == Status.SUCCEEDED

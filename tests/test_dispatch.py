@@ -1,14 +1,19 @@
 """Fanning a job out: one message per queued task, sent in pipelined batches (real Redis)."""
 
+from queue import PriorityQueue
+
 import pytest
 from dramatiq import Message
+from dramatiq.broker import MessageProxy
 from dramatiq.common import current_millis
 from dramatiq.middleware import Middleware
+from dramatiq.worker import _WorkQueueItem
 
+from scoring.middleware import fetched_task_ids
 from scoring.services.dispatch import enqueue_many, job_enqueue_tasks
 from scoring.services.jobs import job_submit
 from scoring.services.reconcile import broker_view
-from scoring.tasks import score_task
+from scoring.tasks import dispatch_job, ping, score_task
 from tests import factories
 
 
@@ -76,3 +81,13 @@ def test_job_fan_out_sends_its_queued_tasks(job, broker):
     job.tasks.filter(pk=first).update(status="cancelled")
     assert job_enqueue_tasks(job_id=job.pk, send=score_task) == 4
     assert broker_view(broker).task_ids == set(rest)
+
+
+def test_fetched_task_ids_reads_the_worker_queue_oldest_first(broker):
+    """The task ids of score_task messages a worker has fetched but not started, in the order its
+    threads will take them; other actors' messages are not tasks."""
+    work_queue = PriorityQueue()
+    for message in (score_task.message(5), ping.message(), score_task.message(3), dispatch_job.message("job")):
+        work_queue.put(_WorkQueueItem(0, MessageProxy(message)))
+    assert fetched_task_ids(work_queue, score_task) == [5, 3]
+    assert work_queue.qsize() == 4  # only looked at

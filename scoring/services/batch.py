@@ -11,15 +11,16 @@ Tasks of slow scorers (LLM judges, remote scorers), and tasks whose call is stil
 claimed in the batch so that their claim is visible at once, and handed back to their own thread,
 which scores them there and renews their lease while it waits."""
 
-import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache
 
+import orjson
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 Status = ScoringTask.Status
 BATCH_MAX = 256
+# Results recorded ahead of their message, kept until it comes (bounded: a message returned to the
+# broker at shutdown never comes here, and then simply finds its task finished).
+DONE_AHEAD_MAX = 4 * BATCH_MAX
 JOB_CHECK_SECONDS = 0.1
 
 # Not final, and not held by a live lease (as task_claim). Spelled with the final states on
@@ -173,7 +177,7 @@ def tasks_record_many(
         "now": timezone.now(),
         "started": started_at,
         "ids": [task.id for task, _ in verdicts],
-        "verdicts": json.dumps(verdict_rows),
+        "verdicts": orjson.dumps(verdict_rows).decode(),
         "calls": json_rows(Call, (v.scoring_call for _, v in verdicts if v.scoring_call)),
         "feedback": json_rows(Feedback, (v.feedback for _, v in verdicts if v.feedback)),
     }
@@ -211,13 +215,24 @@ class _Request:
 
 class GroupCommitter:
     """One per worker process: `run(task_id)` is called by actor threads and blocks until the
-    writer thread has claimed, scored and recorded the task (or handed it back)."""
+    writer thread has claimed, scored and recorded the task (or handed it back).
 
-    def __init__(self, *, evaluate: Callable = tasks.task_evaluate):
+    Look-ahead: a batch is as large as the number of actor threads waiting in `run`, which would
+    keep batches small. So the writer also takes the tasks of messages this process has already
+    fetched but not yet started (`look_ahead()`, Dramatiq's work queue): it scores and records
+    those of fast scorers in the same batch, fenced as usual, and remembers their results; when
+    such a message reaches an actor thread, `run` returns at once, and the message is acknowledged
+    after the commit like any other. Tasks it cannot finish in the batch (slow scorers, calls still
+    running) are left untouched for their own message; a message that never comes here (returned
+    to the broker at shutdown) finds its task finished, as a redelivery would."""
+
+    def __init__(self, *, evaluate: Callable = tasks.task_evaluate, look_ahead: Callable[[], list[int]] | None = None):
         self._evaluate = evaluate
+        self.look_ahead = look_ahead
+        self._done_ahead: OrderedDict[int, str] = OrderedDict()  # task id -> final status
         self._pending: list[_Request] = []
         # Jobs with results recorded since their last finish check, and when to check next: at
-        # most every JOB_CHECK_SECONDS under load, and as soon as the writer has nothing to do.
+        # most every JOB_CHECK_SECONDS under load, and after any batch that leaves nothing waiting.
         self._unchecked_jobs: set = set()
         self._next_job_check = 0.0
         self._cond = threading.Condition()
@@ -227,6 +242,9 @@ class GroupCommitter:
     def run(self, task_id: int) -> tasks.TaskResult | None:
         request = _Request(task_id)
         with self._cond:
+            status = self._done_ahead.pop(task_id, None)
+            if status is not None:
+                return tasks.TaskResult(status)  # recorded ahead of its message, and committed
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._write_loop, name="scoring-group-commit", daemon=True)
                 self._writer.start()
@@ -255,20 +273,40 @@ class GroupCommitter:
             connection.close()
 
     def _write_next(self) -> bool:
-        if self._unchecked_jobs and (not self._pending or time.monotonic() >= self._next_job_check):
-            self._check_jobs()
         with self._cond:
             while not self._pending and not self._stopping:
                 self._cond.wait()
             if not self._pending:
                 return False
             batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
-        self._write(batch)
+        self._write(batch, self._ahead(exclude={request.task_id for request in batch}, room=BATCH_MAX - len(batch)))
         return True
 
-    def _write(self, batch: list[_Request]):
+    def _ahead(self, *, exclude: set[int], room: int) -> list[int]:
+        """Task ids to look ahead at: fetched by this process, not in the batch, not done ahead."""
+        if self.look_ahead is None or room <= 0:
+            return []
         try:
-            self._process(batch)
+            upcoming = self.look_ahead()
+        except Exception:  # looking ahead is an optimisation; the batch goes on without it
+            logger.exception("Looking ahead at fetched messages failed")
+            return []
+        ahead = []
+        for task_id in upcoming:
+            if task_id not in exclude and task_id not in self._done_ahead:
+                exclude.add(task_id)
+                ahead.append(task_id)
+                if len(ahead) == room:
+                    break
+        return ahead
+
+    def _write(self, batch: list[_Request], ahead: list[int]):
+        try:
+            self._process(batch, ahead)
+            # Before the threads wake (and their messages are acknowledged) when nothing else is
+            # waiting, so the last batch of a job stamps it; under load at most every so often.
+            if self._unchecked_jobs and (not self._pending or time.monotonic() >= self._next_job_check):
+                self._check_jobs()
         except BaseException as exc:  # every waiting thread must wake up, with the error
             logger.exception("Group commit of %d task(s) failed", len(batch))
             for request in batch:
@@ -277,6 +315,12 @@ class GroupCommitter:
         finally:
             for request in batch:
                 request.done.set()
+
+    def _remember_ahead(self, task_id: int, status: str):
+        with self._cond:
+            self._done_ahead[task_id] = status
+            while len(self._done_ahead) > DONE_AHEAD_MAX:  # messages that went elsewhere
+                self._done_ahead.popitem(last=False)
 
     def _check_jobs(self):
         self._next_job_check = time.monotonic() + JOB_CHECK_SECONDS
@@ -288,12 +332,18 @@ class GroupCommitter:
         else:
             self._unchecked_jobs.clear()
 
-    def _process(self, batch: list[_Request]):
+    def _process(self, batch: list[_Request], ahead: list[int]):
         by_id = {request.task_id: request for request in batch}
         started_at = timezone.now()
         finals, to_claim = [], []
-        for task in tasks_read_many(list(by_id)):
+        for task in tasks_read_many([*by_id, *ahead]):
             scorer_and_ref = tasks.scorer_load_or_none(scorer_pk=task.scorer_pk, project_id=task.project_id)
+            if task.id not in by_id:  # looked ahead at: recorded now only if fast and final
+                if scorer_and_ref is not None and not scorer_and_ref[0].slow:
+                    verdict = self._evaluate(task=task, scorer_and_ref=scorer_and_ref)
+                    if verdict.status in (Status.SUCCEEDED, Status.FAILED):
+                        finals.append((task, verdict))
+                continue
             if scorer_and_ref is not None and scorer_and_ref[0].slow:
                 to_claim.append(task.id)  # scored in its own thread, holding a claim while it waits
                 continue
@@ -304,7 +354,10 @@ class GroupCommitter:
                 to_claim.append(task.id)  # a wait (the call still runs) is recorded on a claim
         recorded = tasks_record_many(finals, claimed=False, started_at=started_at) if finals else set()
         for task, verdict in finals:
-            by_id[task.id].result = tasks.TaskResult(verdict.status) if task.id in recorded else None
+            if task.id in by_id:
+                by_id[task.id].result = tasks.TaskResult(verdict.status) if task.id in recorded else None
+            elif task.id in recorded:
+                self._remember_ahead(task.id, verdict.status)
         for task in tasks_claim_many(to_claim) if to_claim else []:
             by_id[task.id].handed_back = task
         self._unchecked_jobs.update(task.job_id for task, _ in finals)
