@@ -4,12 +4,10 @@ larger statement, so that a whole batch of results is one round trip. Encoding o
 a fraction of adapting thousands of separate parameters. No model instance is built: a row is what
 the model's constructor would take, and the fields left out get the defaults the model gives."""
 
-import json
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 
+import orjson
 import psycopg
 from django.db import connection
 from django.db.models.fields import AutoFieldMixin
@@ -22,7 +20,10 @@ def _insertable(model) -> list:
 
 def json_rows(model, rows: Iterable[dict]) -> str:
     """The rows (field attname -> value) as one JSON array for `json_insert`, with every
-    insertable field present: a missing one takes the model's default, as Model(...) would."""
+    insertable field present: a missing one takes the model's default, as Model(...) would.
+    Encoded by orjson (datetimes and UUIDs natively, an order of magnitude faster than json); the
+    values are JSON already read from the database and built-in scorers' outputs, so there is no
+    NaN to lose (orjson would write null)."""
     now = timezone.now()
     fields = _insertable(model)
     if any(f.attname != f.column for f in fields):
@@ -37,15 +38,7 @@ def json_rows(model, rows: Iterable[dict]) -> str:
     for row in rows:
         missing = {name: default() for name, default in defaults if name not in row}
         complete.append({**row, **missing} if missing else row)
-    return json.dumps(complete, default=_encode, allow_nan=False)
-
-
-def _encode(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return orjson.dumps(complete).decode()
 
 
 def json_insert(model, *, param: str, where: str) -> str:
