@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache
+from queue import SimpleQueue
 
 import orjson
 from django.conf import settings
@@ -207,10 +208,16 @@ def jobs_finish_if_done(job_ids: set) -> None:
 @dataclass
 class _Request:
     task_id: int
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Lock = field(default_factory=threading.Lock)  # held until the writer is done
     result: tasks.TaskResult | None = None
     handed_back: tasks.ClaimedTask | None = None
     error: BaseException | None = None
+
+    def __post_init__(self):
+        self.done.acquire()
+
+
+_STOP = _Request(task_id=0)  # tells the writer to finish
 
 
 class GroupCommitter:
@@ -230,27 +237,25 @@ class GroupCommitter:
         self._evaluate = evaluate
         self.look_ahead = look_ahead
         self._done_ahead: OrderedDict[int, str] = OrderedDict()  # task id -> final status
-        self._pending: list[_Request] = []
+        self._requests: SimpleQueue[_Request] = SimpleQueue()
         # Jobs with results recorded since their last finish check, and when to check next: at
         # most every JOB_CHECK_SECONDS under load, and after any batch that leaves nothing waiting.
         self._unchecked_jobs: set = set()
         self._next_job_check = 0.0
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # guards _done_ahead and the start of the writer
         self._writer: threading.Thread | None = None
-        self._stopping = False
 
     def run(self, task_id: int) -> tasks.TaskResult | None:
-        request = _Request(task_id)
-        with self._cond:
+        with self._lock:
             status = self._done_ahead.pop(task_id, None)
             if status is not None:
                 return tasks.TaskResult(status)  # recorded ahead of its message, and committed
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._write_loop, name="scoring-group-commit", daemon=True)
                 self._writer.start()
-            self._pending.append(request)
-            self._cond.notify()
-        request.done.wait()
+        request = _Request(task_id)
+        self._requests.put(request)
+        request.done.acquire()
         if request.error is not None:
             raise request.error
         if request.handed_back is not None:
@@ -259,10 +264,8 @@ class GroupCommitter:
 
     def stop(self):
         """End the writer thread once the pending tasks are done; it closes its connection."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
         if self._writer is not None:
+            self._requests.put(_STOP)
             self._writer.join(timeout=30)
 
     def _write_loop(self):
@@ -273,14 +276,15 @@ class GroupCommitter:
             connection.close()
 
     def _write_next(self) -> bool:
-        with self._cond:
-            while not self._pending and not self._stopping:
-                self._cond.wait()
-            if not self._pending:
-                return False
-            batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
-        self._write(batch, self._ahead(exclude={request.task_id for request in batch}, room=BATCH_MAX - len(batch)))
-        return True
+        batch = [self._requests.get()]  # waits for the first
+        while len(batch) < BATCH_MAX and not self._requests.empty():
+            batch.append(self._requests.get())
+        stopping = any(request is _STOP for request in batch)
+        batch = [request for request in batch if request is not _STOP]
+        if batch:
+            ahead = self._ahead(exclude={request.task_id for request in batch}, room=BATCH_MAX - len(batch))
+            self._write(batch, ahead)
+        return not stopping
 
     def _ahead(self, *, exclude: set[int], room: int) -> list[int]:
         """Task ids to look ahead at: fetched by this process, not in the batch, not done ahead."""
@@ -305,7 +309,7 @@ class GroupCommitter:
             self._process(batch, ahead)
             # Before the threads wake (and their messages are acknowledged) when nothing else is
             # waiting, so the last batch of a job stamps it; under load at most every so often.
-            if self._unchecked_jobs and (not self._pending or time.monotonic() >= self._next_job_check):
+            if self._unchecked_jobs and (self._requests.empty() or time.monotonic() >= self._next_job_check):
                 self._check_jobs()
         except BaseException as exc:  # every waiting thread must wake up, with the error
             logger.exception("Group commit of %d task(s) failed", len(batch))
@@ -314,10 +318,10 @@ class GroupCommitter:
             connection.close()  # a broken connection is reopened for the next batch
         finally:
             for request in batch:
-                request.done.set()
+                request.done.release()
 
     def _remember_ahead(self, task_id: int, status: str):
-        with self._cond:
+        with self._lock:
             self._done_ahead[task_id] = status
             while len(self._done_ahead) > DONE_AHEAD_MAX:  # messages that went elsewhere
                 self._done_ahead.popitem(last=False)
