@@ -3,8 +3,10 @@ fanning out a job costs one round trip per thousand messages."""
 
 from collections import defaultdict
 
+from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
+from dramatiq.message import generate_unique_id
 from dramatiq.middleware import Middleware
 
 from scoring.models import ScoringTask
@@ -48,15 +50,22 @@ def enqueue_many(actor, items, *, batch: int = PIPELINE_BATCH) -> int:
         pending.clear()
 
     for args, options in items:
-        delay = options.get("delay")
-        message = actor.message_with_options(args=args, **{k: v for k, v in options.items() if k != "delay"})
+        options = dict(options)
+        delay = options.pop("delay", None)
         # Each enqueued message has an id of its own in Redis; a new message's own id is one.
-        own = {"redis_message_id": message.message_id}
-        if delay is None:
-            message = message.copy(options=own)
-        else:
-            own["eta"] = current_millis() + delay
-            message = message.copy(queue_name=dq_name(message.queue_name), options=own)
+        message_id = generate_unique_id()
+        options["redis_message_id"] = message_id
+        queue_name = actor.queue_name
+        if delay is not None:
+            queue_name, options["eta"] = dq_name(queue_name), current_millis() + delay
+        message = Message(
+            queue_name=queue_name,
+            actor_name=actor.actor_name,
+            args=args,
+            kwargs={},
+            options=options,
+            message_id=message_id,
+        )
         if before:
             broker.emit_before("enqueue", message, delay)
         pending.append((message, delay))
