@@ -191,6 +191,8 @@ def test_committer_records_fetched_tasks_ahead_of_their_messages(make_job, trans
     assert [statuses[t] for t in (first, second, third)] == [Status.SUCCEEDED] * 3
     assert (statuses[slow], statuses[unfinished]) == (Status.QUEUED, Status.QUEUED)
     assert Feedback.objects.count() == 3
+    # What was left for its own message is not read again by the next batches.
+    assert looking._ahead(exclude=set(), room=10) == []
     fetched.clear()  # the messages have started: nothing more to look ahead at
     assert looking.run(second).status == Status.SUCCEEDED  # its result, recorded ahead
     assert looking.run(second) is None  # a redelivery later finds the task finished

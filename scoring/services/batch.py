@@ -187,6 +187,18 @@ def tasks_record_many(
         return {row[0] for row in cursor.fetchall()}
 
 
+def task_record_claimed(*, task: tasks.ClaimedTask, verdict: tasks.Verdict) -> tasks.TaskResult | None:
+    """Write the verdict of a task this worker holds (a slow scorer's, scored in its own thread):
+    a final one with the one statement batches use, then the job's finish check; a wait as
+    tasks.task_record does."""
+    if verdict.status not in (Status.SUCCEEDED, Status.FAILED):
+        return tasks.task_record(task=task, verdict=verdict)
+    if task.id not in tasks_record_many([(task, verdict)], claimed=True):
+        return None  # another worker took the task over (our lease expired)
+    jobs_finish_if_done({task.job_id})
+    return tasks.TaskResult(verdict.status)
+
+
 DONE_JOBS_SQL = """
 SELECT j.id FROM unnest(%(jobs)s::uuid[]) AS j(id)
 WHERE NOT EXISTS (
@@ -237,6 +249,9 @@ class GroupCommitter:
         self._evaluate = evaluate
         self.look_ahead = look_ahead
         self._done_ahead: OrderedDict[int, str] = OrderedDict()  # task id -> final status
+        # Tasks looked ahead at and left for their own message (slow scorers, calls still running,
+        # tasks held elsewhere): not read again by later batches. Only the writer uses it.
+        self._left_ahead: OrderedDict[int, None] = OrderedDict()
         self._requests: SimpleQueue[_Request] = SimpleQueue()
         # Jobs with results recorded since their last finish check, and when to check next: at
         # most every JOB_CHECK_SECONDS under load, and after any batch that leaves nothing waiting.
@@ -259,7 +274,7 @@ class GroupCommitter:
         if request.error is not None:
             raise request.error
         if request.handed_back is not None:
-            return tasks.task_run_claimed(request.handed_back)
+            return tasks.task_run_claimed(request.handed_back, record=task_record_claimed)
         return request.result
 
     def stop(self):
@@ -297,7 +312,7 @@ class GroupCommitter:
             return []
         ahead = []
         for task_id in upcoming:
-            if task_id not in exclude and task_id not in self._done_ahead:
+            if task_id not in exclude and task_id not in self._done_ahead and task_id not in self._left_ahead:
                 exclude.add(task_id)
                 ahead.append(task_id)
                 if len(ahead) == room:
@@ -320,11 +335,14 @@ class GroupCommitter:
             for request in batch:
                 request.done.release()
 
-    def _remember_ahead(self, task_id: int, status: str):
+    def _remember_ahead(self, done: dict[int, str], left: set[int]):
         with self._lock:
-            self._done_ahead[task_id] = status
+            self._done_ahead.update(done)
             while len(self._done_ahead) > DONE_AHEAD_MAX:  # messages that went elsewhere
                 self._done_ahead.popitem(last=False)
+        self._left_ahead.update(dict.fromkeys(left))
+        while len(self._left_ahead) > DONE_AHEAD_MAX:
+            self._left_ahead.popitem(last=False)
 
     def _check_jobs(self):
         self._next_job_check = time.monotonic() + JOB_CHECK_SECONDS
@@ -357,11 +375,14 @@ class GroupCommitter:
             else:
                 to_claim.append(task.id)  # a wait (the call still runs) is recorded on a claim
         recorded = tasks_record_many(finals, claimed=False, started_at=started_at) if finals else set()
+        done_ahead = {}
         for task, verdict in finals:
             if task.id in by_id:
                 by_id[task.id].result = tasks.TaskResult(verdict.status) if task.id in recorded else None
             elif task.id in recorded:
-                self._remember_ahead(task.id, verdict.status)
+                done_ahead[task.id] = verdict.status
+        if ahead:
+            self._remember_ahead(done_ahead, set(ahead) - done_ahead.keys())
         for task in tasks_claim_many(to_claim) if to_claim else []:
             by_id[task.id].handed_back = task
         self._unchecked_jobs.update(task.job_id for task, _ in finals)

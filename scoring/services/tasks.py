@@ -5,6 +5,7 @@ import logging
 import random
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -221,11 +222,12 @@ def task_run(*, task_id: int) -> TaskResult | None:
     return task_run_claimed(task)
 
 
-def task_run_claimed(task: ClaimedTask) -> TaskResult | None:
-    """Score a task this worker has claimed, renewing its lease while it runs."""
+def task_run_claimed(task: ClaimedTask, *, record: Callable | None = None) -> TaskResult | None:
+    """Score a task this worker has claimed, renewing its lease while it runs; the verdict is
+    written by `record` (task_record unless given)."""
     lease_hold(task.id, task.attempts)
     try:
-        return _task_score(task)
+        return (record or task_record)(task=task, verdict=task_evaluate(task=task))
     finally:
         lease_release(task.id)
 
@@ -243,10 +245,6 @@ class Verdict:
     feedback: dict | None = None  # a Feedback row, field name -> value
     retry_after: float | None = None
     counts: bool = True  # False: a wait that was no attempt of the scorer (the call still runs)
-
-
-def _task_score(task: ClaimedTask) -> TaskResult | None:
-    return task_record(task=task, verdict=task_evaluate(task=task))
 
 
 def task_evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = None) -> Verdict:
