@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from queue import SimpleQueue
@@ -46,7 +46,8 @@ JOB_CHECK_SECONDS = 0.1
 # each batch) and looks the tasks up by primary key.
 CLAIMABLE = """(t.status NOT IN ('succeeded', 'failed', 'cancelled')
     AND (t.status <> 'running' OR t.lease_expires_at < %(now)s))"""
-TASK_COLUMNS = f"""t.id, t.attempts, t.retried_at_attempt, t.job_id, t.scorer_id,
+# {attempts}: the task's attempt as claimed, or as it would be.
+TASK_COLUMNS = f"""t.id, {{attempts}}, t.retried_at_attempt, t.job_id, t.scorer_id,
        job.created_at, job.wb_user_id, job.project_id, project.entity, project.name,
        {", ".join(f"call.{f}" for f in tasks.CALL_FIELDS)}"""
 TASK_JOINS = """JOIN scoring_scoringjob job ON job.id = t.job_id
@@ -61,7 +62,7 @@ WITH claimed AS (
     WHERE t.id = ANY(%(ids)s::bigint[]) AND {CLAIMABLE}
     RETURNING t.id, t.attempts, t.retried_at_attempt, t.job_id, t.call_id, t.scorer_id
 )
-SELECT {TASK_COLUMNS}
+SELECT {TASK_COLUMNS.format(attempts="t.attempts")}
 FROM claimed t
 {TASK_JOINS}
 """
@@ -69,7 +70,7 @@ FROM claimed t
 # Fast scorers are not claimed: their tasks are read, scored, and finished with one UPDATE fenced
 # on the state that was read (see tasks_record_many).
 READ_SQL = f"""
-SELECT {TASK_COLUMNS}
+SELECT {TASK_COLUMNS.format(attempts="t.attempts + 1")}
 FROM scoring_scoringtask t
 {TASK_JOINS}
 WHERE t.id = ANY(%(ids)s::bigint[]) AND {CLAIMABLE}
@@ -85,8 +86,7 @@ def tasks_claim_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
 
 def tasks_read_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
     """The claimable tasks among `task_ids`, unclaimed, each as the attempt it would be."""
-    read = _tasks_from(READ_SQL, {"now": timezone.now(), "ids": task_ids})
-    return [replace(task, attempts=task.attempts + 1) for task in read]
+    return _tasks_from(READ_SQL, {"now": timezone.now(), "ids": task_ids})
 
 
 def _tasks_from(sql: str, params: dict) -> list[tasks.ClaimedTask]:

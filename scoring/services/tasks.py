@@ -147,8 +147,11 @@ def _scorer_key(scorer_pk: int) -> tuple[int, str, str]:
     return obj.project_id, obj.object_id, obj.digest
 
 
+@lru_cache(maxsize=1024)
 def scorer_load(*, scorer_pk: int, project_id: str) -> tuple[Scorer, str]:
-    """The scorer for a stored object (nested refs resolved from the same project), and its ref."""
+    """The scorer for a stored object (nested refs resolved from the same project), and its ref.
+    Cached per process: an object version never changes, and a scorer is not changed after it is
+    built, so threads share it."""
     project_pk, object_id, digest = _scorer_key(scorer_pk)
     val = _object_val(project_pk, object_id, digest)
     scorer_class = scorer_class_for(val)
