@@ -4,8 +4,11 @@ larger statement, so that a whole batch of results is one round trip. Encoding o
 a fraction of adapting thousands of separate parameters. No model instance is built: a row is what
 the model's constructor would take, and the fields left out get the defaults the model gives."""
 
+import json
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import orjson
 import psycopg
@@ -38,7 +41,18 @@ def json_rows(model, rows: Iterable[dict]) -> str:
     for row in rows:
         missing = {name: default() for name, default in defaults if name not in row}
         complete.append({**row, **missing} if missing else row)
-    return orjson.dumps(complete).decode()
+    try:
+        return orjson.dumps(complete).decode()
+    except TypeError:  # an integer beyond 64 bits, which the standard library writes exactly
+        return json.dumps(complete, default=_plain)
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def json_insert(model, *, param: str, where: str) -> str:

@@ -4,7 +4,7 @@ and the per-process committer that actor threads share (real PostgreSQL, real th
 import threading
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection
 
 from scoring import scorers
 from scoring.models import Call, Feedback, ScoringTask
@@ -149,6 +149,39 @@ def test_committer_failure_wakes_every_thread_with_the_error(make_job, transacti
     assert results == {}
     assert {type(e) for e in errors.values()} == {RuntimeError}
     assert len(errors) == 2
+
+
+def test_a_task_that_cannot_be_written_fails_alone(make_job, transactional_db, committer):
+    """A verdict the database refuses (here a scoring call id longer than its column) fails its
+    batch; the batch's tasks are then written one by one, so only that task fails."""
+    job = make_job({"a": "{}", "b": "{}", "c": "{}"})
+    first, poisoned, third = ids_of(job)
+
+    def evaluate(*, task, scorer_and_ref):
+        verdict = tasks.task_evaluate(task=task, scorer_and_ref=scorer_and_ref)
+        if task.id == poisoned:
+            verdict.scoring_call["call_id"] = "x" * 500
+        return verdict
+
+    looking = committer(evaluate=evaluate, look_ahead=lambda: [poisoned, third])
+    assert looking.run(first).status == Status.SUCCEEDED  # its batch failed on the poisoned task
+    with pytest.raises(DataError):
+        looking.run(poisoned)
+    assert looking.run(third).status == Status.SUCCEEDED
+    statuses = dict(ScoringTask.objects.values_list("pk", "status"))
+    assert statuses == {first: Status.SUCCEEDED, poisoned: Status.QUEUED, third: Status.SUCCEEDED}
+    assert Feedback.objects.count() == 2
+
+
+def test_values_beyond_64_bits_are_written_exactly(make_job, transactional_db, committer):
+    """A call whose output holds an integer beyond 64 bits is recorded with its scoring call,
+    which keeps the exact value among its inputs (the scoring fails: ValidJSON wants text)."""
+    big = 123456789012345678901234567890
+    job = make_job({"a": {"n": big}})
+    assert committer().run(ids_of(job)[0]).status == Status.FAILED
+    task = ScoringTask.objects.get()
+    assert task.error_type == "TypeError"
+    assert Call.objects.get(call_id=task.scoring_call_id).inputs["output"] == {"n": big}
 
 
 def test_unclaimed_record_is_fenced_on_the_state_read(make_job, db):

@@ -320,20 +320,29 @@ class GroupCommitter:
         return ahead
 
     def _write(self, batch: list[_Request], ahead: list[int]):
+        """Write a batch and wake its threads. If the batch fails, its tasks are written again one
+        by one, so that a task that cannot be written (a value the database refuses, say) fails
+        alone instead of taking its batch with it on every redelivery."""
         try:
             self._process(batch, ahead)
             # Before the threads wake (and their messages are acknowledged) when nothing else is
             # waiting, so the last batch of a job stamps it; under load at most every so often.
             if self._unchecked_jobs and (self._requests.empty() or time.monotonic() >= self._next_job_check):
                 self._check_jobs()
+        except Exception as exc:
+            connection.close()  # a broken connection is reopened for the next statement
+            if len(batch) > 1 or ahead:
+                logger.warning("A batch of %d task(s) failed (%r); writing them one by one", len(batch), exc)
+                for request in batch:
+                    self._write([request], [])  # wakes its thread
+                return
+            logger.exception("Scoring task %s could not be written", batch[0].task_id)
+            batch[0].error = exc
         except BaseException as exc:  # every waiting thread must wake up, with the error
-            logger.exception("Group commit of %d task(s) failed", len(batch))
             for request in batch:
                 request.error = exc
-            connection.close()  # a broken connection is reopened for the next batch
-        finally:
-            for request in batch:
-                request.done.release()
+        for request in batch:
+            request.done.release()
 
     def _remember_ahead(self, done: dict[int, str], left: set[int]):
         with self._lock:
