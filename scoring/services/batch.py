@@ -302,7 +302,8 @@ class GroupCommitter:
         return not stopping
 
     def _ahead(self, *, exclude: set[int], room: int) -> list[int]:
-        """Task ids to look ahead at: fetched by this process, not in the batch, not done ahead."""
+        """Task ids to look ahead at: fetched by this process, not in the batch, and not already
+        recorded or left for their own message by an earlier batch."""
         if self.look_ahead is None or room <= 0:
             return []
         try:
