@@ -72,5 +72,7 @@ def fetched_task_ids(work_queue, actor) -> list[int]:
     return [
         item.message.args[0]
         for item in items
-        if item.message.actor_name == actor.actor_name and item.message.queue_name == actor.queue_name
+        if item.message.actor_name == actor.actor_name
+        and item.message.queue_name == actor.queue_name
+        and item.message.args
     ]

@@ -87,7 +87,8 @@ def test_fetched_task_ids_reads_the_worker_queue_oldest_first(broker):
     """The task ids of score_task messages a worker has fetched but not started, in the order its
     threads will take them; other actors' messages are not tasks."""
     work_queue = PriorityQueue()
-    for message in (score_task.message(5), ping.message(), score_task.message(3), dispatch_job.message("job")):
+    messages = (score_task.message(5), ping.message(), score_task.message(3), dispatch_job.message("job"))
+    for message in (*messages, score_task.message_with_options(args=())):  # and one without its argument
         work_queue.put(_WorkQueueItem(0, MessageProxy(message)))
     assert fetched_task_ids(work_queue, score_task) == [5, 3]
-    assert work_queue.qsize() == 4  # only looked at
+    assert work_queue.qsize() == 5  # only looked at
