@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from scoring.ids import uuid7
 from scoring.models import Call, Feedback, Object, ScoringTask
 from scoring.refs import InvalidRef, call_ref_uri, object_ref_uri, parse_object_ref
 from scoring.scorers import Scorer, scorer_class_for
@@ -267,7 +268,7 @@ def task_evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | Non
     except PermanentTaskError as exc:
         return Verdict(Status.FAILED, exc.error_type, str(exc))
 
-    scoring_call_id = str(uuid.uuid4())
+    scoring_call_id = uuid7()
     context = ScoringContext(
         project_id=task.project_id,
         call_id=task.call.call_id,
@@ -292,6 +293,7 @@ def task_evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | Non
         return Verdict(Status.FAILED, error_type, str(exc) or repr(exc), scoring_call)
     scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, outcome=outcome)
     feedback = {
+        "id": uuid7(),
         "project_id": task.project_pk,
         "weave_ref": call_ref_uri(task.project_id, task.call.call_id),
         "feedback_type": f"wandb.runnable.{scorer.name}",
@@ -358,7 +360,7 @@ def _scoring_call(
     return {
         "project_id": task.project_pk,
         "call_id": call_id,
-        "trace_id": str(uuid.uuid4()),
+        "trace_id": uuid7(),
         "op_name": op_name,
         "display_name": f"{scorer.name}.score",
         "started_at": started_at,
