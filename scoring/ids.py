@@ -1,6 +1,6 @@
-"""Ids for the calls and feedback the service writes: UUIDv7 (RFC 9562), as Weave's own client
-gives calls. The millisecond timestamp in front makes them sortable by time and keeps inserts at the
-right-hand end of the indexes they go into."""
+"""Ids the service makes for calls, traces and feedback: UUIDv7 (RFC 9562), as Weave's own client
+gives calls. The millisecond timestamp in front makes them sort by creation time and keeps inserts
+at the right-hand end of the indexes they go into."""
 
 import os
 import time

@@ -2,13 +2,10 @@
 their own columns, so that a call may be ended before it is started; a batch is written with one
 set-based statement per kind. And reading one call back."""
 
-import os
-import time
-import uuid
-
 from django.db import connections, router, transaction
 
 from scoring.auth import wb_user_id_for
+from scoring.ids import uuid7
 from scoring.models import Call, Project
 from scoring.services.projects import project_for_read, project_for_write
 
@@ -30,14 +27,6 @@ START_FIELDS = [
 END_FIELDS = ["ended_at", "exception", "output", "summary", "wb_run_step_end"]
 COMPLETE_FIELDS = START_FIELDS + END_FIELDS
 INSERT_BATCH_SIZE = 500
-
-
-def new_id() -> str:
-    """A UUID v7: a millisecond timestamp then random bits, so ids sort by creation time."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
-    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
 
 
 def call_start(*, user, start: dict) -> dict:
@@ -141,10 +130,10 @@ def _calls_insert_or_update(rows: list[dict], fields: list[str]) -> None:
 def _started_call(project: Project, start: dict, wb_user_id: str) -> dict:
     return {
         "project_id": project.pk,
-        "call_id": start.get("id") or new_id(),
+        "call_id": start.get("id") or uuid7(),
         "op_name": start["op_name"],
         "display_name": start.get("display_name"),
-        "trace_id": start.get("trace_id") or new_id(),
+        "trace_id": start.get("trace_id") or uuid7(),
         "parent_id": start.get("parent_id"),
         "thread_id": start.get("thread_id"),
         "turn_id": start.get("turn_id"),
