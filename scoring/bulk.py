@@ -6,9 +6,10 @@ the model's constructor would take, and the fields left out get the defaults the
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 
 import orjson
 import psycopg
@@ -17,8 +18,24 @@ from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
 
 
-def _insertable(model) -> list:
-    return [f for f in model._meta.concrete_fields if not isinstance(f, AutoFieldMixin)]
+@cache
+def _insertable(model) -> tuple:
+    fields = tuple(f for f in model._meta.concrete_fields if not isinstance(f, AutoFieldMixin))
+    if any(f.attname != f.column for f in fields):
+        raise NotImplementedError(f"{model.__name__}: rows are keyed by attname, which must be the column name")
+    return fields
+
+
+@cache
+def _defaults(model) -> tuple[tuple[str, Callable | None], ...]:
+    """(attname, what makes its default) of each field that has one; None: the time of writing."""
+    defaults = []
+    for field in _insertable(model):
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            defaults.append((field.attname, None))
+        elif field.has_default():
+            defaults.append((field.attname, field.get_default))
+    return tuple(defaults)
 
 
 def json_rows(model, rows: Iterable[dict]) -> str:
@@ -28,18 +45,10 @@ def json_rows(model, rows: Iterable[dict]) -> str:
     values are JSON already read from the database and built-in scorers' outputs, so there is no
     NaN to lose (orjson would write null)."""
     now = timezone.now()
-    fields = _insertable(model)
-    if any(f.attname != f.column for f in fields):
-        raise NotImplementedError(f"{model.__name__}: rows are keyed by attname, which must be the column name")
-    defaults = []
-    for field in fields:
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            defaults.append((field.attname, lambda: now))
-        elif field.has_default():
-            defaults.append((field.attname, field.get_default))
+    defaults = _defaults(model)
     complete = []
     for row in rows:
-        missing = {name: default() for name, default in defaults if name not in row}
+        missing = {name: now if make is None else make() for name, make in defaults if name not in row}
         complete.append({**row, **missing} if missing else row)
     try:
         return orjson.dumps(complete).decode()

@@ -29,11 +29,12 @@ from django.utils import timezone
 from scoring.bulk import hot_cursor, json_insert, json_rows
 from scoring.models import Call, Feedback, ScoringTask
 from scoring.services import tasks
-from scoring.services.jobs import job_finish_if_done
+from scoring.services.jobs import UNFINISHED, job_finish_if_done
 
 logger = logging.getLogger(__name__)
 
 Status = ScoringTask.Status
+FINAL = (Status.SUCCEEDED, Status.FAILED)  # the verdicts that are results; a wait is not one yet
 BATCH_MAX = 256
 # Results recorded ahead of their message, kept until it comes (bounded: a message returned to the
 # broker at shutdown never comes here, and then simply finds its task finished).
@@ -191,7 +192,7 @@ def task_record_claimed(*, task: tasks.ClaimedTask, verdict: tasks.Verdict) -> t
     """Write the verdict of a task this worker holds (a slow scorer's, scored in its own thread):
     a final one with the one statement batches use, then the job's finish check; a wait as
     tasks.task_record does."""
-    if verdict.status not in (Status.SUCCEEDED, Status.FAILED):
+    if verdict.status not in FINAL:
         return tasks.task_record(task=task, verdict=verdict)
     if task.id not in tasks_record_many([(task, verdict)], claimed=True):
         return None  # another worker took the task over (our lease expired)
@@ -199,10 +200,11 @@ def task_record_claimed(*, task: tasks.ClaimedTask, verdict: tasks.Verdict) -> t
     return tasks.TaskResult(verdict.status)
 
 
-DONE_JOBS_SQL = """
+DONE_JOBS_SQL = f"""
 SELECT j.id FROM unnest(%(jobs)s::uuid[]) AS j(id)
 WHERE NOT EXISTS (
-    SELECT 1 FROM scoring_scoringtask t WHERE t.job_id = j.id AND t.status IN ('queued', 'running', 'waiting')
+    SELECT 1 FROM scoring_scoringtask t
+    WHERE t.job_id = j.id AND t.status IN ({", ".join(f"'{status}'" for status in UNFINISHED)})
 )
 """
 
@@ -373,14 +375,14 @@ class GroupCommitter:
             if task.id not in by_id:  # looked ahead at: recorded now only if fast and final
                 if scorer_and_ref is not None and not scorer_and_ref[0].slow:
                     verdict = self._evaluate(task=task, scorer_and_ref=scorer_and_ref)
-                    if verdict.status in (Status.SUCCEEDED, Status.FAILED):
+                    if verdict.status in FINAL:
                         finals.append((task, verdict))
                 continue
             if scorer_and_ref is not None and scorer_and_ref[0].slow:
                 to_claim.append(task.id)  # scored in its own thread, holding a claim while it waits
                 continue
             verdict = self._evaluate(task=task, scorer_and_ref=scorer_and_ref)
-            if verdict.status in (Status.SUCCEEDED, Status.FAILED):
+            if verdict.status in FINAL:
                 finals.append((task, verdict))
             else:
                 to_claim.append(task.id)  # a wait (the call still runs) is recorded on a claim

@@ -243,8 +243,9 @@ def jobs_finish_unstamped() -> int:
     """job_finish_if_done for every job not yet stamped finished that has no task left to run:
     its last result was recorded by a worker that stopped before the stamp. Returns how many."""
     unfinished = ScoringTask.objects.filter(job=OuterRef("pk"), status__in=UNFINISHED)
-    done = ScoringJob.objects.filter(finished_at__isnull=True).exclude(Exists(unfinished)).values_list("pk", flat=True)
-    done = list(done)
+    done = list(
+        ScoringJob.objects.filter(finished_at__isnull=True).exclude(Exists(unfinished)).values_list("pk", flat=True)
+    )
     for job_id in done:
         job_finish_if_done(job_id=job_id)
     return len(done)
