@@ -131,7 +131,7 @@ def rss_kb(pid: int, field: str = "VmRSS") -> int:
 def make_user_and_key(username: str = "bench") -> str:
     from django.contrib.auth import get_user_model
 
-    from scoring.auth import api_key_create
+    from scoring.services.api_keys import api_key_create
 
     user, _ = get_user_model().objects.get_or_create(username=username)
     return api_key_create(user=user)[1]

@@ -31,8 +31,8 @@ def noop_rate(count: int, *, pipelined: bool) -> float:
     fan-out does, which measures consumption alone."""
     import dramatiq
 
-    from scoring.services.dispatch import enqueue_many
-    from scoring.tasks import ping
+    from scoring.engine.actors import ping
+    from scoring.engine.dispatch import enqueue_many
 
     broker = dramatiq.get_broker()
     started = time.monotonic()

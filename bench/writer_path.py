@@ -25,8 +25,9 @@ def main():
     harness.reset_database()
     from django.contrib.auth import get_user_model
 
+    from scoring.engine import batch
+    from scoring.engine import run as tasks
     from scoring.models import ScoringTask
-    from scoring.services import batch, tasks
     from scoring.services.jobs import job_submit
 
     harness.make_user_and_key("bench")

@@ -128,16 +128,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024 *
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "scoring.auth.ApiKeyBasicAuthentication",
-        "scoring.auth.ApiKeyBearerAuthentication",
+        "scoring.api.auth.ApiKeyBasicAuthentication",
+        "scoring.api.auth.ApiKeyBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["scoring.parsers.SafeJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["scoring.api.parsers.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "scoring.errors.exception_handler",
+    "EXCEPTION_HANDLER": "scoring.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_SCHEMA_CLASS": "scoring.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "scoring.api.openapi.AutoSchema",
 }
 
 # GET /openapi.json and GET /docs (Swagger UI, its assets served from this server, never a CDN).
@@ -152,7 +152,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     # Session cookies serve the admin; API clients use keys.
-    "AUTHENTICATION_WHITELIST": ["scoring.auth.ApiKeyBasicAuthentication", "scoring.auth.ApiKeyBearerAuthentication"],
+    "AUTHENTICATION_WHITELIST": [
+        "scoring.api.auth.ApiKeyBasicAuthentication",
+        "scoring.api.auth.ApiKeyBearerAuthentication",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -177,14 +180,14 @@ def broker_settings(url: str) -> dict:
             "dramatiq.middleware.Callbacks",
             "dramatiq.middleware.Retries",
             "django_dramatiq.middleware.DbConnectionsMiddleware",
-            "scoring.middleware.WorkerHousekeeping",
+            "scoring.engine.middleware.WorkerHousekeeping",
         ],
     }
 
 
 BROKER_URL = os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0")
 DRAMATIQ_BROKER = broker_settings(BROKER_URL)
-DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
+DRAMATIQ_AUTODISCOVER_MODULES = ["engine.actors"]
 
 # Scoring limits and behaviour.
 SCORING_MAX_PAIRS_PER_JOB = env_int("SCORING_MAX_PAIRS_PER_JOB", 100_000)

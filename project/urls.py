@@ -4,19 +4,19 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from scoring.errors import json_not_found
+from scoring.api.errors import json_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("redoc", SpectacularRedocView.as_view(url_name="openapi"), name="redoc"),
-    path("", include("scoring.urls")),
+    path("", include("scoring.api.urls")),
     # Unknown routes answer JSON even with DEBUG on (Django's debug 404 page is HTML).
     re_path(r"^(?!static/)", json_not_found),
 ]
 
-handler400 = "scoring.errors.json_bad_request"
-handler403 = "scoring.errors.json_permission_denied"
-handler404 = "scoring.errors.json_not_found"
-handler500 = "scoring.errors.json_server_error"
+handler400 = "scoring.api.errors.json_bad_request"
+handler403 = "scoring.api.errors.json_permission_denied"
+handler404 = "scoring.api.errors.json_not_found"
+handler500 = "scoring.api.errors.json_server_error"

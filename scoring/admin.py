@@ -17,9 +17,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django_dramatiq.models import Task as DramatiqTask
 
-from scoring.auth import api_key_revoke
 from scoring.models import ApiKey, Call, Feedback, Object, Project, ScoringJob, ScoringTask
-from scoring.selectors import JobProgress, job_progress, jobs_progress
+from scoring.selectors.jobs import JobProgress, job_progress, jobs_progress
+from scoring.services.api_keys import api_key_revoke
 from scoring.services.jobs import job_cancel, job_retry_failed
 
 Status = ScoringTask.Status

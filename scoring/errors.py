@@ -1,33 +1,14 @@
-"""The error model: validation errors in the contract's HTTPValidationError shape (HTTP 422,
-pydantic type names), everything else as `{"detail": "..."}`; and the one DRF exception
-handler that turns errors into responses. No input may produce a 500."""
+"""The application's errors: what a service, selector or the engine raises when a request cannot be
+served. One handler (`scoring.api.errors.exception_handler`) turns them into HTTP responses; the
+command line prints them. No framework's exception is raised outside the API layer."""
 
-import logging
 from collections.abc import Iterable
-
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, status
-from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
-
-logger = logging.getLogger(__name__)
-
-# DRF's error codes, as pydantic names them in FastAPI's 422 bodies.
-PYDANTIC_TYPES = {
-    "required": ("missing", "Field required"),
-    "not_a_list": ("list_type", "Input should be a valid list"),
-    "not_a_dict": ("dict_type", "Input should be a valid dictionary"),
-    "invalid": ("value_error", None),
-    "null": ("value_error", "Input should not be null"),
-}
 
 
 class ApplicationError(Exception):
     """An error the client can act on; becomes `{"detail": message}` with its status."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code = 400
 
     def __init__(self, message: str, *, status_code: int | None = None):
         super().__init__(message)
@@ -36,79 +17,28 @@ class ApplicationError(Exception):
             self.status_code = status_code
 
 
-class RequestValidationError(Exception):
-    """One or more problems with the request body, as a list of pydantic-style errors."""
+class PermissionDenied(ApplicationError):
+    """The user may not act on the project (the project rule)."""
+
+    status_code = 403
+
+
+class NotFound(ApplicationError):
+    """The thing asked for does not exist, or is in a project the user may not see."""
+
+    status_code = 404
+
+
+class RequestValidationError(ApplicationError):
+    """One or more problems with the request, as a list of pydantic-style errors (HTTP 422)."""
+
+    status_code = 422
 
     def __init__(self, errors: list[dict]):
-        super().__init__(errors)
+        super().__init__("; ".join(str(e.get("msg", "")) for e in errors))
         self.errors = errors
 
 
 def error(loc: Iterable[str | int], msg: str, type_: str, **extra) -> dict:
     """One entry of HTTPValidationError.detail."""
     return {"loc": list(loc), "msg": msg, "type": type_, **extra}
-
-
-def flatten_drf_errors(detail, loc: tuple = ("body",)) -> list[dict]:
-    """Turn DRF's nested ValidationError detail into a flat list of located errors."""
-    if isinstance(detail, dict):
-        out = []
-        for key, value in detail.items():
-            sub = loc if key == "non_field_errors" else (*loc, int(key) if str(key).isdigit() else key)
-            out.extend(flatten_drf_errors(value, sub))
-        return out
-    if isinstance(detail, list):
-        out = []
-        for item in detail:
-            out.extend(flatten_drf_errors(item, loc))
-        return out
-    code = getattr(detail, "code", None) or "value_error"
-    type_, msg = PYDANTIC_TYPES.get(code, (code, None))
-    return [error(loc, msg or str(detail), type_)]
-
-
-def validation_response(errors: list[dict]) -> Response:
-    return Response({"detail": errors}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-
-
-def exception_handler(exc, context):
-    """DRF's exception handler, speaking the contract's error shapes."""
-    if isinstance(exc, RequestValidationError):
-        return validation_response(exc.errors)
-    if isinstance(exc, exceptions.ValidationError):
-        return validation_response(flatten_drf_errors(exc.detail))
-    if isinstance(exc, exceptions.ParseError):
-        return validation_response([error(("body",), "JSON decode error", "json_invalid")])
-    if isinstance(exc, exceptions.UnsupportedMediaType):
-        return Response(
-            {"detail": "Request body must be JSON (Content-Type: application/json)."},
-            status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-        )
-    if isinstance(exc, ApplicationError):
-        return Response({"detail": exc.message}, status=exc.status_code)
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
-    response = drf_exception_handler(exc, context)
-    if response is not None:
-        return response
-    logger.exception("Unhandled error in %s", context.get("view"))
-    return Response({"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
-
-
-@csrf_exempt  # also the catch-all route: a POST to an unknown route is a 404, not a CSRF 403
-def json_not_found(request, exception=None):
-    return JsonResponse({"detail": "Not found."}, status=404)
-
-
-def json_bad_request(request, exception=None):
-    return JsonResponse({"detail": "Bad request."}, status=400)
-
-
-def json_permission_denied(request, exception=None):
-    return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
-
-
-def json_server_error(request):
-    return JsonResponse({"detail": "Internal server error."}, status=500)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from scoring.auth import api_key_create
+from scoring.services.api_keys import api_key_create
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from scoring.engine.run import task_run
 from scoring.models import ScoringJob, ScoringTask
 from scoring.services.jobs import job_submit
-from scoring.services.tasks import task_run
 from tests import factories
 from tests.conftest import ROOT
 

@@ -17,7 +17,7 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from scoring import providers
+from scoring.scorers import providers
 from scoring.scorers.base import (
     MissingArgument,
     Outcome,

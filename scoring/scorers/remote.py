@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from scoring import netguard
+from scoring.scorers import netguard
 from scoring.scorers.base import (
     Outcome,
     RefResolver,

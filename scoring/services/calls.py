@@ -1,31 +1,14 @@
 """Ingesting Weave calls: starts and ends are upserts on (project, call id) that each write only
 their own columns, so that a call may be ended before it is started; a batch is written with one
-set-based statement per kind. And reading one call back."""
+set-based statement per kind."""
 
 from django.db import connections, router, transaction
 
-from scoring.auth import wb_user_id_for
-from scoring.ids import uuid7
 from scoring.models import Call, Project
-from scoring.services.projects import project_for_read, project_for_write
+from scoring.services.projects import project_for_write
+from scoring.weave.ids import uuid7, wb_user_id_for
+from scoring.weave.schemas import COMPLETE_FIELDS, END_FIELDS, START_FIELDS
 
-# The columns each kind of request owns; an upsert of one kind never touches the other's.
-START_FIELDS = [
-    "op_name",
-    "display_name",
-    "trace_id",
-    "parent_id",
-    "thread_id",
-    "turn_id",
-    "started_at",
-    "attributes",
-    "inputs",
-    "wb_user_id",
-    "wb_run_id",
-    "wb_run_step",
-]
-END_FIELDS = ["ended_at", "exception", "output", "summary", "wb_run_step_end"]
-COMPLETE_FIELDS = START_FIELDS + END_FIELDS
 INSERT_BATCH_SIZE = 500
 
 
@@ -171,11 +154,3 @@ def _end_values(end: dict) -> dict:
 
 def _completed_call(project: Project, data: dict, wb_user_id: str) -> dict:
     return {**_started_call(project, data, wb_user_id), **_end_values(data)}
-
-
-def call_read(*, user, project_id: str, call_id: str) -> Call | None:
-    """The call, or None if it (or its project) does not exist."""
-    project = project_for_read(user=user, project_id=project_id)
-    if project is None:
-        return None
-    return Call.objects.select_related("project").filter(project=project, call_id=call_id).first()

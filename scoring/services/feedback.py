@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from scoring.auth import wb_user_id_for
 from scoring.errors import ApplicationError, RequestValidationError, error
 from scoring.models import Feedback, Project
-from scoring.refs import PREFIX
-from scoring.services.projects import project_for_write, project_id_parse
+from scoring.selectors.projects import project_id_parse
+from scoring.services.projects import project_for_write
+from scoring.weave.ids import wb_user_id_for
+from scoring.weave.refs import PREFIX
 
 LOOKUP_CHUNK = 1_000  # ids per IN (...) query
 INSERT_BATCH = 1_000

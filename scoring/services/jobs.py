@@ -8,14 +8,14 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from scoring.auth import wb_user_id_for
 from scoring.errors import RequestValidationError, error
 from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
-from scoring.refs import InvalidRef, ObjectRef, object_ref_uri, parse_object_ref
 from scoring.scorers import scorer_class_for, supported_classes
-from scoring.selectors import job_progress
-from scoring.services.objects import VERSION_INDEX
-from scoring.services.projects import project_for_read
+from scoring.selectors.jobs import job_progress
+from scoring.selectors.objects import VERSION_INDEX
+from scoring.selectors.projects import project_for_read
+from scoring.weave.ids import wb_user_id_for
+from scoring.weave.refs import InvalidRef, ObjectRef, object_ref_uri, parse_object_ref
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def _tasks_insert(job: ScoringJob, call_pks: list[int], scorer_pks: list[int]) -
 def job_dispatch(*, job_id) -> None:
     """Hand a committed job to the workers. If the broker is unreachable the job stays recorded
     with its tasks queued, to be enqueued again by the reconciler."""
-    from scoring.tasks import dispatch_job
+    from scoring.engine.actors import dispatch_job
 
     try:
         dispatch_job.send(str(job_id))

@@ -3,16 +3,12 @@
 import base64
 import hashlib
 import json
-import re
 
 from django.db import IntegrityError, transaction
 from django.db.models import JSONField, Max, Value
 
 from scoring.errors import RequestValidationError, error
 from scoring.models import Object, Project
-
-VERSION_INDEX = re.compile(r"v[0-9]{1,10}")  # longer cannot be a version: looked up as a digest
-VERSION_INDEX_MAX = 2**31 - 1  # Object.version_index is a 32-bit column
 
 
 def bytes_digest(data: bytes) -> str:
@@ -102,18 +98,3 @@ def object_create(
         except IntegrityError:
             continue  # a concurrent writer took this version number or digest: look again
     raise IntegrityError(f"Could not store a new version of {object_id!r} under contention")
-
-
-def object_get(*, project: Project, object_id: str, version: str) -> Object | None:
-    """The version of `object_id` named by `version`: a digest, `latest` or `v<N>`."""
-    objects = Object.objects.filter(project=project, object_id=object_id, deleted_at__isnull=True)
-    if version == "latest":
-        objects = objects.filter(is_latest=True)
-    elif VERSION_INDEX.fullmatch(version):
-        index = int(version[1:])
-        if index > VERSION_INDEX_MAX:
-            return None
-        objects = objects.filter(version_index=index)
-    else:
-        objects = objects.filter(digest=version)
-    return objects.first()

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring.auth import api_key_create
+from scoring.services.api_keys import api_key_create
 
 
 class Command(BaseCommand):

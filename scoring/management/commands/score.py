@@ -6,11 +6,10 @@ import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.exceptions import PermissionDenied
 from tqdm import tqdm
 
-from scoring.errors import RequestValidationError
-from scoring.selectors import job_progress
+from scoring.errors import PermissionDenied, RequestValidationError
+from scoring.selectors.jobs import job_progress
 from scoring.services.jobs import job_submit
 
 
@@ -38,7 +37,7 @@ class Command(BaseCommand):
             lines = "\n".join(f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors)
             raise CommandError(f"The request was refused:\n{lines}") from None
         except PermissionDenied as exc:
-            raise CommandError(str(exc.detail)) from None
+            raise CommandError(exc.message) from None
         job = submitted.job
         self.stdout.write(f"Job {job.pk}: {submitted.task_count} pair(s) queued.")
         if wait:

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from scoring.services.reconcile import reconcile
+from scoring.engine.reconcile import reconcile
 
 
 class Command(BaseCommand):

@@ -1,0 +1,28 @@
+"""`POST /calls/score`: enqueue scoring jobs for a list of calls (the contract's CallsScoreReq)."""
+
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from scoring.api.fields import StrictListField, StrictObjectSerializer, StrictStringField
+from scoring.services.jobs import job_submit
+
+
+class CallsScoreApi(APIView):
+    class InputSerializer(StrictObjectSerializer):
+        project_id = StrictStringField()
+        call_ids = StrictListField(child=StrictStringField())
+        scorer_refs = StrictListField(child=StrictStringField())
+        wb_user_id = StrictStringField(required=False, allow_null=True)
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        submitted = job_submit(
+            user=request.user,
+            project_id=data["project_id"],
+            call_ids=data["call_ids"],
+            scorer_refs=data["scorer_refs"],
+            request=dict(request.data),
+        )
+        return Response({"job_id": str(submitted.job.pk), "task_count": submitted.task_count})

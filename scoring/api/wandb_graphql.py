@@ -1,0 +1,163 @@
+"""`POST /graphql`: the part of W&B's GraphQL API that `weave.init` uses, answered from our users
+and projects: `project(name, entityName)`, the `upsertModel` mutation that creates a project
+(under the project rule), `viewer` with its default entity, `entity(name)` and `serverInfo`.
+Requests are parsed, validated and executed by graphql-core against the schema below, so an
+unknown field or a malformed query gets GraphQL errors, as from W&B."""
+
+from contextlib import contextmanager
+from functools import cache
+
+from graphql import GraphQLError, GraphQLSchema, build_schema, graphql_sync
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from scoring.api.fields import JsonObjectField, StrictStringField, WeaveObjectSerializer
+from scoring.errors import PermissionDenied, RequestValidationError
+from scoring.selectors.projects import project_for_read, user_may_access
+from scoring.services.projects import project_for_write
+from scoring.weave.ids import wb_user_id_for
+
+SCHEMA = """
+type Query {
+  viewer: User
+  project(name: String!, entityName: String!): Project
+  entity(name: String!): Entity
+  serverInfo: ServerInfo
+}
+
+type Mutation {
+  upsertModel(input: UpsertModelInput!): UpsertModelPayload
+}
+
+input UpsertModelInput {
+  id: String
+  name: String
+  entityName: String
+  description: String
+  repo: String
+}
+
+type UpsertModelPayload {
+  model: Project
+  inserted: Boolean
+}
+
+type Project {
+  id: ID!
+  name: String!
+  entityName: String!
+  description: String
+  createdAt: String
+}
+
+type User {
+  id: ID!
+  username: String
+  name: String
+  admin: Boolean
+  defaultEntity: Entity
+}
+
+type Entity {
+  id: ID!
+  name: String!
+  readOnly: Boolean
+}
+
+type ServerInfo {
+  frontendHost: String
+}
+"""
+PERMISSION_ERROR = "PERMISSION_ERROR"  # the code the weave client looks for
+
+
+@cache
+def schema() -> GraphQLSchema:
+    return build_schema(SCHEMA)
+
+
+class Root:
+    """Resolvers of the root fields; graphql-core calls the method named like the field."""
+
+    def __init__(self, user):
+        self.user = user
+
+    def viewer(self, info):
+        username = self.user.get_username()
+        return {
+            "id": wb_user_id_for(self.user),
+            "username": username,
+            "name": self.user.get_full_name() or username,
+            "admin": self.user.is_superuser,
+            "defaultEntity": _entity(username, read_only=False),
+        }
+
+    def project(self, info, name: str, entityName: str):
+        with _as_graphql_errors():
+            project = project_for_read(user=self.user, project_id=f"{entityName}/{name}")
+        return None if project is None else _project(project)
+
+    def upsertModel(self, info, input: dict):
+        entity, name = input.get("entityName"), input.get("name")
+        if not entity or not name:
+            raise GraphQLError("upsertModel needs input.name and input.entityName")
+        with _as_graphql_errors():
+            project = project_for_write(user=self.user, project_id=f"{entity}/{name}")
+        return {"model": _project(project), "inserted": None}
+
+    def entity(self, info, name: str):
+        return _entity(name, read_only=not user_may_access(self.user, name))
+
+    def serverInfo(self, info):
+        return {"frontendHost": info.context.build_absolute_uri("/").rstrip("/")}
+
+
+@contextmanager
+def _as_graphql_errors():
+    """The project rule's 403 and 422 as GraphQL errors, with W&B's code for a permission error."""
+    try:
+        yield
+    except PermissionDenied as exc:
+        raise GraphQLError(exc.message, extensions={"code": PERMISSION_ERROR}) from exc
+    except RequestValidationError as exc:
+        raise GraphQLError(exc.errors[0]["msg"], extensions={"code": "BAD_USER_INPUT"}) from exc
+
+
+def _project(project) -> dict:
+    return {
+        "id": str(project.pk),
+        "name": project.name,
+        "entityName": project.entity,
+        "description": None,
+        "createdAt": project.created_at.isoformat(),
+    }
+
+
+def _entity(name: str, *, read_only: bool) -> dict:
+    return {"id": name, "name": name, "readOnly": read_only}
+
+
+class GraphqlApi(APIView):
+    class InputSerializer(WeaveObjectSerializer):
+        query = StrictStringField()
+        variables = JsonObjectField(required=False, allow_null=True)
+        operationName = StrictStringField(required=False, allow_null=True)
+
+    class OutputSerializer(serializers.Serializer):
+        data = serializers.JSONField(allow_null=True)
+        errors = serializers.ListField(child=serializers.JSONField(), required=False)
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = graphql_sync(
+            schema(),
+            data["query"],
+            root_value=Root(request.user),
+            context_value=request,
+            variable_values=data.get("variables"),
+            operation_name=data.get("operationName"),
+        )
+        return Response(self.OutputSerializer(result.formatted).data)

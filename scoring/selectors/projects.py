@@ -1,0 +1,41 @@
+"""Projects: parsing `entity/name`, the project rule, and reading a project a user may see."""
+
+from scoring.errors import PermissionDenied, RequestValidationError, error
+from scoring.models import Project
+
+NAME_MAX = Project._meta.get_field("name").max_length
+
+
+def project_id_parse(project_id: str, *, loc=("body", "project_id")) -> tuple[str, str]:
+    """Split `entity/name`; a malformed id is a 422 at `loc`."""
+    entity, sep, name = project_id.partition("/")
+    if not sep or not entity or not name or "/" in name:
+        raise RequestValidationError([error(loc, "Project id must look like '<entity>/<project>'", "value_error")])
+    if len(entity) > NAME_MAX or len(name) > NAME_MAX or "\x00" in project_id:
+        raise RequestValidationError(
+            [error(loc, f"Entity and project names are at most {NAME_MAX} characters, without NUL", "value_error")]
+        )
+    return entity, name
+
+
+def user_may_access(user, entity: str) -> bool:
+    """The project rule: E/P belongs to user E, to members of group E, and to superusers."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser or user.get_username() == entity:
+        return True
+    return user.groups.filter(name=entity).exists()
+
+
+def project_check(*, user, project_id: str, loc=("body", "project_id")) -> tuple[str, str]:
+    """(entity, name) of a project the user may act on; PermissionDenied otherwise."""
+    entity, name = project_id_parse(project_id, loc=loc)
+    if not user_may_access(user, entity):
+        raise PermissionDenied(f"You do not have access to project {project_id!r}.")
+    return entity, name
+
+
+def project_for_read(*, user, project_id: str, loc=("body", "project_id")) -> Project | None:
+    """The project if it exists and the user may read it (None if it does not exist yet)."""
+    entity, name = project_check(user=user, project_id=project_id, loc=loc)
+    return Project.objects.filter(entity=entity, name=name).first()

@@ -1,0 +1,21 @@
+"""Ids of the calls and feedback the service writes."""
+
+import time
+import uuid
+
+from scoring.weave.ids import uuid7
+
+
+def test_uuid7_is_a_version_7_uuid_ordered_by_time():
+    """Version 7, RFC 9562 variant, the current millisecond in front, distinct, and in time order
+    across milliseconds."""
+    before = time.time_ns() // 1_000_000
+    first = uuid.UUID(uuid7())
+    after = time.time_ns() // 1_000_000
+    assert (first.version, first.variant) == (7, uuid.RFC_4122)
+    assert before <= first.int >> 80 <= after
+    ids = [uuid7() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    time.sleep(0.002)
+    assert uuid7() > ids[-1]
+    assert all(str(uuid.UUID(i)) == i for i in ids[:100])  # the canonical lower-case form
