@@ -32,7 +32,7 @@ def noop_rate(count: int, *, pipelined: bool) -> float:
     import dramatiq
 
     from scoring.engine.actors import ping
-    from scoring.engine.dispatch import enqueue_many
+    from scoring.engine.broker import enqueue_many
 
     broker = dramatiq.get_broker()
     started = time.monotonic()

@@ -26,7 +26,7 @@ def main():
     from django.contrib.auth import get_user_model
 
     from scoring.engine import batch
-    from scoring.engine import run as tasks
+    from scoring.engine.evaluate import evaluate
     from scoring.models import ScoringTask
     from scoring.services.jobs import job_submit
 
@@ -44,7 +44,7 @@ def main():
             t0 = time.perf_counter()
             claimed = batch.tasks_read_many(task_ids[start : start + size])
             t1 = time.perf_counter()
-            verdicts = [(task, tasks.task_evaluate(task=task)) for task in claimed]
+            verdicts = [(task, evaluate(task=task)) for task in claimed]
             t2 = time.perf_counter()
             batch.tasks_record_many(verdicts, claimed=False)
             t3 = time.perf_counter()

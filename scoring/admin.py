@@ -17,13 +17,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django_dramatiq.models import Task as DramatiqTask
 
-from scoring.models import ApiKey, Call, Feedback, Object, Project, ScoringJob, ScoringTask
+from scoring.errors import ApplicationError
+from scoring.models import ApiKey, Call, Feedback, JobStatus, Object, Project, ScoringJob, ScoringTask
 from scoring.selectors.jobs import JobProgress, job_progress, jobs_progress
 from scoring.services.api_keys import api_key_revoke
 from scoring.services.jobs import job_cancel, job_retry_failed
 
 Status = ScoringTask.Status
-STATUS_CHOICES = ["queued", "running", "succeeded", "partial", "failed", "cancelled"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,16 +42,16 @@ class JobStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [(s, s) for s in STATUS_CHOICES]
+        return [(status, status) for status in JobStatus.values]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value is None:
             return queryset
-        if value in ("queued", "running"):
+        if value in (JobStatus.QUEUED, JobStatus.RUNNING):
             started = Exists(ScoringTask.objects.filter(job=OuterRef("pk")).exclude(status=Status.QUEUED))
             unfinished = queryset.filter(finished_at__isnull=True)
-            return unfinished.filter(started) if value == "running" else unfinished.exclude(started)
+            return unfinished.filter(started) if value == JobStatus.RUNNING else unfinished.exclude(started)
         return queryset.filter(final_status=value)
 
 
@@ -155,8 +155,12 @@ class ScoringJobAdmin(ReadOnlyAdmin):
         job = get_object_or_404(ScoringJob, pk=job_id)
         if request.method != "POST" or not self.has_view_permission(request, job):
             return HttpResponseRedirect(reverse("admin:scoring_scoringjob_change", args=[job.pk]))
-        count = action(job=job)
-        self.message_user(request, f"{count} task(s) {verb}.", messages.SUCCESS)
+        try:
+            count = action(user=request.user, job_id=job.pk)
+        except ApplicationError as exc:  # the project rule: the service refuses a job outside it
+            self.message_user(request, exc.message, messages.ERROR)
+        else:
+            self.message_user(request, f"{count} task(s) {verb}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:scoring_scoringjob_change", args=[job.pk]))
 
     def retry_view(self, request, job_id):

@@ -6,3 +6,8 @@ class ScoringConfig(AppConfig):
 
     name = "scoring"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # Registers the engine's actors with the broker in every process (web, worker, commands),
+        # so that flows send messages to them by name (scoring.engine.broker.get_actor).
+        from scoring.engine import actors  # noqa: F401

@@ -135,6 +135,35 @@ class Feedback(models.Model):
         return f"{self.feedback_type} on {self.weave_ref}"
 
 
+class TaskStatus(models.TextChoices):
+    """The states of a scoring task (the engine's state machine: scoring.engine.states)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"  # a retry is scheduled: rate limit, provider error, call not ended yet
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# The one definition of which task states are final; everything else is still to run. The engine
+# derives from it which tasks may be claimed and what a job's end is; the partial index below
+# holds the others. A new state: add it above and to one of these, then make a migration.
+TASK_FINISHED = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+TASK_UNFINISHED = tuple(status for status in TaskStatus if status not in TASK_FINISHED)
+
+
+class JobStatus(models.TextChoices):
+    """A job's status, derived from its tasks' (scoring.selectors.jobs.JobProgress)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PARTIAL = "partial"  # some tasks failed, some succeeded
+    CANCELLED = "cancelled"
+
+
 class ScoringJob(models.Model):
     """One accepted `POST /calls/score` request: who asked, for what, and when."""
 
@@ -168,13 +197,7 @@ class ScoringJob(models.Model):
 class ScoringTask(models.Model):
     """One (call, scorer) pair of a job, its state and its outcome."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        WAITING = "waiting"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = TaskStatus
 
     # Indexed by the (job, call, scorer) constraint; a separate index would only slow submits.
     job = models.ForeignKey(ScoringJob, on_delete=models.CASCADE, related_name="tasks", db_index=False)
@@ -205,7 +228,7 @@ class ScoringTask(models.Model):
             models.Index(
                 fields=["job", "status"],
                 name="task_unfinished_idx",
-                condition=Q(status__in=["queued", "running", "waiting"]),
+                condition=Q(status__in=list(TASK_UNFINISHED)),
             ),
         ]
 

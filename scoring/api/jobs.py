@@ -5,20 +5,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scoring.api.errors import flatten_drf_errors
-from scoring.errors import NotFound, RequestValidationError
+from scoring.errors import RequestValidationError
 from scoring.models import ScoringTask
 from scoring.selectors.jobs import job_for_user, job_progress, job_tasks
 from scoring.services.jobs import job_cancel, job_retry_failed
 from scoring.weave.refs import call_ref_uri, object_ref_uri
 
 MAX_PAGE = 1_000
-
-
-def _job_or_404(request, job_id):
-    job = job_for_user(user=request.user, job_id=job_id)
-    if job is None:
-        raise NotFound(f"No scoring job {job_id}.")
-    return job
 
 
 def job_representation(job) -> dict:
@@ -40,7 +33,7 @@ def job_representation(job) -> dict:
 
 class JobDetailApi(APIView):
     def get(self, request, job_id):
-        return Response(job_representation(_job_or_404(request, job_id)))
+        return Response(job_representation(job_for_user(user=request.user, job_id=job_id)))
 
 
 class JobTasksApi(APIView):
@@ -67,7 +60,7 @@ class JobTasksApi(APIView):
             return str(feedback.id) if feedback is not None else None
 
     def get(self, request, job_id):
-        job = _job_or_404(request, job_id)
+        job = job_for_user(user=request.user, job_id=job_id)
         params = self.InputSerializer(data=request.query_params)
         if not params.is_valid():
             raise RequestValidationError(flatten_drf_errors(params.errors, ("query",)))
@@ -90,15 +83,13 @@ class JobTasksApi(APIView):
 
 class JobCancelApi(APIView):
     def post(self, request, job_id):
-        job = _job_or_404(request, job_id)
-        cancelled = job_cancel(job=job)
-        job.refresh_from_db()
+        cancelled = job_cancel(user=request.user, job_id=job_id)
+        job = job_for_user(user=request.user, job_id=job_id)
         return Response({"cancelled": cancelled, **job_representation(job)})
 
 
 class JobRetryApi(APIView):
     def post(self, request, job_id):
-        job = _job_or_404(request, job_id)
-        retried = job_retry_failed(job=job)
-        job.refresh_from_db()
+        retried = job_retry_failed(user=request.user, job_id=job_id)
+        job = job_for_user(user=request.user, job_id=job_id)
         return Response({"retried": retried, **job_representation(job)})

@@ -1,15 +1,6 @@
-"""Group commit for scoring (PostgreSQL): the actor threads of a worker process hand their task
-ids to one writer thread, which reads every waiting task with one statement, scores the fast ones
-(built-in scorers take microseconds), and records all their results with one more statement (the
-tasks' results, the scoring calls and the feedback); then it wakes the threads. Each pair keeps its
-own message and its own result, written exactly once: fast tasks are not claimed first, their
-result is written by an UPDATE fenced on the state that was read (a concurrent writer of the same
-task waits on the row lock, then finds it changed), which saves a row version and a round trip per
-pair.
-
-Tasks of slow scorers (LLM judges, remote scorers), and tasks whose call is still running, are
-claimed in the batch so that their claim is visible at once, and handed back to their own thread,
-which scores them there and renews their lease while it waits."""
+"""The set-based path (PostgreSQL): the rules of scoring.engine.states applied to many tasks per
+statement, and the group committer through which a worker process's actor threads score together
+(docs/architecture.md, "The set-based path", says why it is shaped so)."""
 
 import logging
 import threading
@@ -17,40 +8,40 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import lru_cache
 from queue import SimpleQueue
 
 import orjson
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from scoring.engine import run as tasks
+from scoring.engine import states
 from scoring.engine.bulk import hot_cursor, json_insert, json_rows
-from scoring.models import Call, Feedback, ScoringTask
-from scoring.services.jobs import UNFINISHED, job_finish_if_done
+from scoring.engine.evaluate import (
+    CALL_FIELDS,
+    CallRow,
+    ClaimedTask,
+    TaskResult,
+    Verdict,
+    evaluate,
+    scorer_load_or_none,
+)
+from scoring.engine.jobs import jobs_finish_if_done
+from scoring.models import Call, Feedback
 
 logger = logging.getLogger(__name__)
 
-Status = ScoringTask.Status
-FINAL = (Status.SUCCEEDED, Status.FAILED)  # the verdicts that are results; a wait is not one yet
+RESULTS = states.RESULTS
 BATCH_MAX = 256
 # Results recorded ahead of their message, kept until it comes (bounded: a message returned to the
 # broker at shutdown never comes here, and then simply finds its task finished).
 DONE_AHEAD_MAX = 4 * BATCH_MAX
 JOB_CHECK_SECONDS = 0.1
 
-# Not final, and not held by a live lease (as task_claim). Spelled with the final states on
-# purpose: this way the planner cannot use the partial index of unfinished tasks (its statistics
-# are stale right after a large submit, and it would then scan every unfinished task of the job for
-# each batch) and looks the tasks up by primary key.
-CLAIMABLE = """(t.status NOT IN ('succeeded', 'failed', 'cancelled')
-    AND (t.status <> 'running' OR t.lease_expires_at < %(now)s))"""
 # {attempts}: the task's attempt as claimed, or as it would be.
 TASK_COLUMNS = f"""t.id, {{attempts}}, t.retried_at_attempt, t.job_id, t.scorer_id,
        job.created_at, job.wb_user_id, job.project_id, project.entity, project.name,
-       {", ".join(f"call.{f}" for f in tasks.CALL_FIELDS)}"""
+       {", ".join(f"call.{f}" for f in CALL_FIELDS)}"""
 TASK_JOINS = """JOIN scoring_scoringjob job ON job.id = t.job_id
 JOIN scoring_project project ON project.id = job.project_id
 JOIN scoring_call call ON call.id = t.call_id"""
@@ -58,9 +49,9 @@ JOIN scoring_call call ON call.id = t.call_id"""
 CLAIM_SQL = f"""
 WITH claimed AS (
     UPDATE scoring_scoringtask t
-    SET status = 'running', attempts = t.attempts + 1, started_at = %(now)s, retry_at = NULL,
+    SET status = '{states.Status.RUNNING}', attempts = t.attempts + 1, started_at = %(now)s, retry_at = NULL,
         lease_expires_at = %(lease)s
-    WHERE t.id = ANY(%(ids)s::bigint[]) AND {CLAIMABLE}
+    WHERE t.id = ANY(%(ids)s::bigint[]) AND {states.claimable_sql()}
     RETURNING t.id, t.attempts, t.retried_at_attempt, t.job_id, t.call_id, t.scorer_id
 )
 SELECT {TASK_COLUMNS.format(attempts="t.attempts")}
@@ -69,28 +60,28 @@ FROM claimed t
 """
 
 # Fast scorers are not claimed: their tasks are read, scored, and finished with one UPDATE fenced
-# on the state that was read (see tasks_record_many).
+# on the state that was read (states.unclaimed_sql).
 READ_SQL = f"""
 SELECT {TASK_COLUMNS.format(attempts="t.attempts + 1")}
 FROM scoring_scoringtask t
 {TASK_JOINS}
-WHERE t.id = ANY(%(ids)s::bigint[]) AND {CLAIMABLE}
+WHERE t.id = ANY(%(ids)s::bigint[]) AND {states.claimable_sql()}
 """
 
 
-def tasks_claim_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
-    """Claim every claimable task among `task_ids` with one statement (see task_claim)."""
+def tasks_claim_many(task_ids: list[int]) -> list[ClaimedTask]:
+    """Claim every claimable task among `task_ids` with one statement (as run.task_claim does one)."""
     now = timezone.now()
-    lease = now + timedelta(seconds=settings.SCORING_TASK_LEASE_SECONDS)
+    lease = states.lease_until(now)
     return _tasks_from(CLAIM_SQL, {"now": now, "lease": lease, "ids": task_ids})
 
 
-def tasks_read_many(task_ids: list[int]) -> list[tasks.ClaimedTask]:
+def tasks_read_many(task_ids: list[int]) -> list[ClaimedTask]:
     """The claimable tasks among `task_ids`, unclaimed, each as the attempt it would be."""
     return _tasks_from(READ_SQL, {"now": timezone.now(), "ids": task_ids})
 
 
-def _tasks_from(sql: str, params: dict) -> list[tasks.ClaimedTask]:
+def _tasks_from(sql: str, params: dict) -> list[ClaimedTask]:
     with hot_cursor() as cursor:
         # Binary results: psycopg's own loaders, in C, decode the timestamps and the JSON.
         cursor.execute(sql, params, prepare=True, binary=True)
@@ -110,7 +101,7 @@ def _tasks_from(sql: str, params: dict) -> list[tasks.ClaimedTask]:
         *call,
     ) in rows:
         read.append(
-            tasks.ClaimedTask(
+            ClaimedTask(
                 id=task_id,
                 attempts=attempts,
                 retried_at_attempt=retried,
@@ -120,7 +111,7 @@ def _tasks_from(sql: str, params: dict) -> list[tasks.ClaimedTask]:
                 project_pk=project_pk,
                 project_id=f"{entity}/{name}",
                 scorer_pk=scorer_pk,
-                call=tasks.CallRow(*call),
+                call=CallRow(*call),
             )
         )
     return read
@@ -141,23 +132,19 @@ scoring_calls AS ({insert_calls}),
 feedback AS ({insert_feedback})
 SELECT id FROM finished
 """
-# A claimed task is still ours if it is running with our attempt; an unclaimed one if nobody has
-# touched it since we read it (a concurrent writer waits on the row lock, then sees the new state).
-FENCE_CLAIMED = "t.status = 'running' AND t.attempts = v.attempts"
-FENCE_READ = f"t.attempts = v.attempts - 1 AND {CLAIMABLE}"
 
 
 @lru_cache(maxsize=2)
 def _record_sql(claimed: bool) -> str:
     return RECORD_SQL.format(
-        fence=FENCE_CLAIMED if claimed else FENCE_READ,
+        fence=states.held_sql() if claimed else states.unclaimed_sql(),
         insert_calls=json_insert(Call, param="calls", where="r.call_id IN (SELECT scoring_call_id FROM finished)"),
         insert_feedback=json_insert(Feedback, param="feedback", where="r.task_id IN (SELECT id FROM finished)"),
     )
 
 
 def tasks_record_many(
-    verdicts: list[tuple[tasks.ClaimedTask, tasks.Verdict]], *, claimed: bool = True, started_at=None
+    verdicts: list[tuple[ClaimedTask, Verdict]], *, claimed: bool = True, started_at=None
 ) -> set[int]:
     """Record final verdicts (succeeded or failed) with one statement, so in one transaction: the
     tasks' results, fenced on the claim (claimed=True) or on the state they were read in
@@ -169,8 +156,8 @@ def tasks_record_many(
             "id": task.id,
             "attempts": task.attempts,
             "status": verdict.status,
-            "error_type": verdict.error_type[:128],
-            "error_message": verdict.message[: tasks.ERROR_MESSAGE_LIMIT],
+            "error_type": verdict.error_type[: states.ERROR_TYPE_LIMIT],
+            "error_message": verdict.message[: states.ERROR_MESSAGE_LIMIT],
             "scoring_call_id": verdict.scoring_call["call_id"] if verdict.scoring_call else None,
         }
         for task, verdict in verdicts
@@ -188,43 +175,12 @@ def tasks_record_many(
         return {row[0] for row in cursor.fetchall()}
 
 
-def task_record_claimed(*, task: tasks.ClaimedTask, verdict: tasks.Verdict) -> tasks.TaskResult | None:
-    """Write the verdict of a task this worker holds (a slow scorer's, scored in its own thread):
-    a final one with the one statement batches use, then the job's finish check; a wait as
-    tasks.task_record does."""
-    if verdict.status not in FINAL:
-        return tasks.task_record(task=task, verdict=verdict)
-    if task.id not in tasks_record_many([(task, verdict)], claimed=True):
-        return None  # another worker took the task over (our lease expired)
-    jobs_finish_if_done({task.job_id})
-    return tasks.TaskResult(verdict.status)
-
-
-DONE_JOBS_SQL = f"""
-SELECT j.id FROM unnest(%(jobs)s::uuid[]) AS j(id)
-WHERE NOT EXISTS (
-    SELECT 1 FROM scoring_scoringtask t
-    WHERE t.job_id = j.id AND t.status IN ({", ".join(f"'{status}'" for status in UNFINISHED)})
-)
-"""
-
-
-def jobs_finish_if_done(job_ids: set) -> None:
-    """job_finish_if_done for each job, after the commit of a batch: one prepared statement finds
-    those with no task left to run, the rare ones that then need the full check and write."""
-    with hot_cursor() as cursor:
-        cursor.execute(DONE_JOBS_SQL, {"jobs": list(job_ids)}, prepare=True)
-        done = [row[0] for row in cursor.fetchall()]
-    for job_id in done:
-        job_finish_if_done(job_id=job_id)
-
-
 @dataclass
 class _Request:
     task_id: int
     done: threading.Lock = field(default_factory=threading.Lock)  # held until the writer is done
-    result: tasks.TaskResult | None = None
-    handed_back: tasks.ClaimedTask | None = None
+    result: TaskResult | None = None
+    handed_back: ClaimedTask | None = None
     error: BaseException | None = None
 
     def __post_init__(self):
@@ -236,7 +192,8 @@ _STOP = _Request(task_id=0)  # tells the writer to finish
 
 class GroupCommitter:
     """One per worker process: `run(task_id)` is called by actor threads and blocks until the
-    writer thread has claimed, scored and recorded the task (or handed it back).
+    writer thread has scored and recorded the task; a task of a slow scorer (or whose call still
+    runs) is claimed and returned instead, for the calling thread to score (run.task_run_claimed).
 
     Look-ahead: a batch is as large as the number of actor threads waiting in `run`, which would
     keep batches small. So the writer also takes the tasks of messages this process has already
@@ -247,7 +204,7 @@ class GroupCommitter:
     running) are left untouched for their own message; a message that never comes here (returned
     to the broker at shutdown) finds its task finished, as a redelivery would."""
 
-    def __init__(self, *, evaluate: Callable = tasks.task_evaluate, look_ahead: Callable[[], list[int]] | None = None):
+    def __init__(self, *, evaluate: Callable = evaluate, look_ahead: Callable[[], list[int]] | None = None):
         self._evaluate = evaluate
         self.look_ahead = look_ahead
         self._done_ahead: OrderedDict[int, str] = OrderedDict()  # task id -> final status
@@ -262,11 +219,11 @@ class GroupCommitter:
         self._lock = threading.Lock()  # guards _done_ahead and the start of the writer
         self._writer: threading.Thread | None = None
 
-    def run(self, task_id: int) -> tasks.TaskResult | None:
+    def run(self, task_id: int) -> TaskResult | ClaimedTask | None:
         with self._lock:
             status = self._done_ahead.pop(task_id, None)
             if status is not None:
-                return tasks.TaskResult(status)  # recorded ahead of its message, and committed
+                return TaskResult(status)  # recorded ahead of its message, and committed
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._write_loop, name="scoring-group-commit", daemon=True)
                 self._writer.start()
@@ -275,9 +232,7 @@ class GroupCommitter:
         request.done.acquire()
         if request.error is not None:
             raise request.error
-        if request.handed_back is not None:
-            return tasks.task_run_claimed(request.handed_back, record=task_record_claimed)
-        return request.result
+        return request.handed_back or request.result
 
     def stop(self):
         """End the writer thread once the pending tasks are done; it closes its connection."""
@@ -371,18 +326,18 @@ class GroupCommitter:
         started_at = timezone.now()
         finals, to_claim = [], []
         for task in tasks_read_many([*by_id, *ahead]):
-            scorer_and_ref = tasks.scorer_load_or_none(scorer_pk=task.scorer_pk, project_id=task.project_id)
+            scorer_and_ref = scorer_load_or_none(scorer_pk=task.scorer_pk, project_id=task.project_id)
             if task.id not in by_id:  # looked ahead at: recorded now only if fast and final
                 if scorer_and_ref is not None and not scorer_and_ref[0].slow:
                     verdict = self._evaluate(task=task, scorer_and_ref=scorer_and_ref)
-                    if verdict.status in FINAL:
+                    if verdict.status in RESULTS:
                         finals.append((task, verdict))
                 continue
             if scorer_and_ref is not None and scorer_and_ref[0].slow:
                 to_claim.append(task.id)  # scored in its own thread, holding a claim while it waits
                 continue
             verdict = self._evaluate(task=task, scorer_and_ref=scorer_and_ref)
-            if verdict.status in FINAL:
+            if verdict.status in RESULTS:
                 finals.append((task, verdict))
             else:
                 to_claim.append(task.id)  # a wait (the call still runs) is recorded on a claim
@@ -390,7 +345,7 @@ class GroupCommitter:
         done_ahead = {}
         for task, verdict in finals:
             if task.id in by_id:
-                by_id[task.id].result = tasks.TaskResult(verdict.status) if task.id in recorded else None
+                by_id[task.id].result = TaskResult(verdict.status) if task.id in recorded else None
             elif task.id in recorded:
                 done_ahead[task.id] = verdict.status
         if ahead:
@@ -410,11 +365,3 @@ def group_committer() -> GroupCommitter:
         if _committer is None:
             _committer = GroupCommitter()
         return _committer
-
-
-def task_process(*, task_id: int) -> tasks.TaskResult | None:
-    """The worker's way to run a task: group commit on PostgreSQL, one task at a time elsewhere
-    (SQLite serialises writers anyway)."""
-    if connection.vendor == "postgresql" and settings.SCORING_GROUP_COMMIT:
-        return group_committer().run(task_id)
-    return tasks.task_run(task_id=task_id)

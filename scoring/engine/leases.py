@@ -3,12 +3,12 @@ task whose worker died (its lease not renewed) can be taken over within seconds,
 scorer that is alive keeps its task however long it waits."""
 
 import threading
-from datetime import timedelta
+from functools import reduce
+from operator import or_
 
-from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
+from scoring.engine import states
 from scoring.models import ScoringTask
 
 _held: dict[int, int] = {}  # task id -> the attempt this process holds
@@ -31,8 +31,5 @@ def leases_renew() -> int:
         held = list(_held.items())
     if not held:
         return 0
-    condition = Q()
-    for task_id, attempts in held:
-        condition |= Q(pk=task_id, attempts=attempts)
-    expires = timezone.now() + timedelta(seconds=settings.SCORING_TASK_LEASE_SECONDS)
-    return ScoringTask.objects.filter(condition, status=ScoringTask.Status.RUNNING).update(lease_expires_at=expires)
+    condition = reduce(or_, (states.held(task_id, attempts) for task_id, attempts in held))
+    return ScoringTask.objects.filter(condition).update(lease_expires_at=states.lease_until(timezone.now()))

@@ -1,6 +1,6 @@
-"""Dramatiq middleware for worker processes: renews the leases of the tasks a process holds, runs
-the reconciler on a schedule (one process at a time across the fleet, by a Redis lock), and lets
-the group committer look ahead at the messages the process has fetched."""
+"""Dramatiq middleware for worker processes: a housekeeping thread that beats, renews the leases
+of the tasks the process holds and reconciles on a schedule, and the group committer's look-ahead
+at the messages the process has fetched."""
 
 import logging
 import threading
@@ -12,8 +12,6 @@ from dramatiq.middleware import Middleware
 
 logger = logging.getLogger(__name__)
 
-RECONCILE_LOCK = "scoring:reconcile-lock"
-
 
 class WorkerHousekeeping(Middleware):
     """Starts one housekeeping thread per worker process; it stops with the worker."""
@@ -23,10 +21,11 @@ class WorkerHousekeeping(Middleware):
         self._thread: threading.Thread | None = None
 
     def after_worker_boot(self, broker, worker):
-        from scoring.engine.actors import score_task
         from scoring.engine.batch import group_committer
+        from scoring.engine.broker import fetched_args, get_actor
+        from scoring.engine.dispatch import SCORE_TASK
 
-        group_committer().look_ahead = partial(fetched_task_ids, worker.work_queue, score_task)
+        group_committer().look_ahead = partial(fetched_args, worker, get_actor(SCORE_TASK))
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, args=(broker,), name="scoring-housekeeping", daemon=True)
         self._thread.start()
@@ -35,44 +34,22 @@ class WorkerHousekeeping(Middleware):
         self._stop.set()
 
     def _loop(self, broker):
+        from scoring.engine.broker import heartbeat
         from scoring.engine.leases import leases_renew
-        from scoring.engine.reconcile import worker_heartbeat
+        from scoring.engine.reconcile import reconcile_once_per_interval
 
-        heartbeat = settings.SCORING_HEARTBEAT_SECONDS
+        every = settings.SCORING_HEARTBEAT_SECONDS
         reconcile_every = settings.SCORING_RECONCILE_SECONDS
         since_reconcile = reconcile_every  # reconcile soon after boot: a restart is when it matters
-        while not self._stop.wait(heartbeat):
+        while not self._stop.wait(every):
             try:
-                worker_heartbeat(broker)
+                heartbeat(broker)
                 leases_renew()
-                since_reconcile += heartbeat
+                since_reconcile += every
                 if since_reconcile >= reconcile_every:
                     since_reconcile = 0
-                    self._reconcile_once(broker, reconcile_every)
+                    reconcile_once_per_interval(broker, reconcile_every)
             except Exception:
-                logger.exception("Worker housekeeping failed; trying again in %ss", heartbeat)
+                logger.exception("Worker housekeeping failed; trying again in %ss", every)
             finally:
                 db.close_old_connections()
-
-    def _reconcile_once(self, broker, interval):
-        from scoring.engine.reconcile import reconcile
-
-        client = getattr(broker, "client", None)
-        if client is not None and not client.set(RECONCILE_LOCK, "1", nx=True, ex=max(int(interval) - 1, 1)):
-            return  # another process reconciled within this interval
-        reconcile()
-
-
-def fetched_task_ids(work_queue, actor) -> list[int]:
-    """The task ids of `actor`'s messages that this worker process has fetched but not yet
-    started, oldest first: Dramatiq's work queue is a PriorityQueue of items holding a message."""
-    with work_queue.mutex:
-        items = list(work_queue.queue)
-    items.sort()  # by priority, then by when fetched
-    return [
-        item.message.args[0]
-        for item in items
-        if item.message.actor_name == actor.actor_name
-        and item.message.queue_name == actor.queue_name
-        and item.message.args
-    ]

@@ -3,7 +3,6 @@ empty, a send that failed after commit, a worker killed mid-task). It compares t
 tasks with the messages the broker holds and enqueues again every task that nothing will run."""
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,15 +10,14 @@ import dramatiq
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
-from dramatiq.common import dq_name
 
-from scoring.engine.dispatch import tasks_send
+from scoring.engine import broker as adapter
+from scoring.engine.dispatch import DISPATCH_JOB, SCORE_TASK, tasks_send
+from scoring.engine.jobs import jobs_finish_unstamped
+from scoring.engine.states import Status
 from scoring.models import ScoringTask
-from scoring.services.jobs import jobs_finish_unstamped
 
 logger = logging.getLogger(__name__)
-
-Status = ScoringTask.Status
 
 
 @dataclass(frozen=True)
@@ -33,24 +31,17 @@ class BrokerView:
     complete: bool
 
 
-def broker_view(broker=None, *, queue: str = "scoring") -> BrokerView:
+def broker_view(broker=None) -> BrokerView:
     broker = broker or dramatiq.get_broker()
-    client = getattr(broker, "client", None)
-    if client is None:
+    if not adapter.inspectable(broker):
         return BrokerView(frozenset(), frozenset(), complete=False)
     task_ids: set[int] = set()
     job_ids: set[str] = set()
-    # Queued, delayed and fetched-but-unacknowledged messages all keep their body in these hashes.
-    for key in (f"{broker.namespace}:{queue}.msgs", f"{broker.namespace}:{dq_name(queue)}.msgs"):
-        for _, raw in client.hscan_iter(key, count=2_000):
-            try:
-                message = dramatiq.Message.decode(raw)
-            except Exception:
-                continue
-            if message.actor_name == "score_task" and message.args:
-                task_ids.add(int(message.args[0]))
-            elif message.actor_name == "dispatch_job" and message.args:
-                job_ids.add(str(message.args[0]))
+    for actor_name, args in adapter.held_messages(broker):
+        if actor_name == SCORE_TASK and args:
+            task_ids.add(int(args[0]))
+        elif actor_name == DISPATCH_JOB and args:
+            job_ids.add(str(args[0]))
     return BrokerView(frozenset(task_ids), frozenset(job_ids), complete=True)
 
 
@@ -75,43 +66,33 @@ def tasks_orphaned(view: BrokerView, *, grace_seconds: float | None = None) -> l
     return orphaned
 
 
-def worker_heartbeat(broker=None) -> None:
-    """Mark this worker process alive in the Redis broker's heartbeat set. Dramatiq only beats
-    when a consumer fetches or acknowledges, so a process busy with slow scorers would look dead."""
-    broker = broker or dramatiq.get_broker()
-    client = getattr(broker, "client", None)
-    if client is not None:
-        client.zadd(f"{broker.namespace}:__heartbeats__", {broker.broker_id: int(time.time() * 1000)})
+def requeue_dead_workers(broker=None) -> None:
+    """Give the messages held by workers silent for SCORING_DEAD_WORKER_SECONDS back to the queue."""
+    adapter.requeue_dead_workers(
+        broker or dramatiq.get_broker(), dead_after_seconds=settings.SCORING_DEAD_WORKER_SECONDS
+    )
 
 
-def requeue_dead_workers(broker=None, *, queue: str = "scoring") -> None:
-    """Give the messages held by dead workers back to their queues now. Dramatiq's Redis broker
-    does this only in maintenance it runs at random, after a minute without heartbeat; this runs
-    that same maintenance (its own script) with our shorter timeout, which is safe because live
-    workers beat every few seconds (worker_heartbeat)."""
-    broker = broker or dramatiq.get_broker()
-    if getattr(broker, "client", None) is None:
-        return
-    timeout_ms = int(settings.SCORING_DEAD_WORKER_SECONDS * 1000)
-    dispatch = broker.scripts["dispatch"]
-    for queue_name in (queue, dq_name(queue)):
-        args = ["qsize", int(time.time() * 1000), queue_name, broker.broker_id, timeout_ms]
-        args += [broker.dead_message_ttl, 1, broker._max_unpack_size()]
-        dispatch(keys=[broker.namespace], args=args)
-
-
-def reconcile(*, send=None, grace_seconds: float | None = None) -> int:
+def reconcile(*, grace_seconds: float | None = None) -> int:
     """Enqueue again every task nothing will run, and stamp the jobs whose tasks are all done but
     that are not marked finished; returns how many tasks were enqueued. Safe to run anywhere, at any
     time, as often as wanted: a task is claimed at most once per attempt."""
-    if send is None:
-        from scoring.engine.actors import score_task as send
-    requeue_dead_workers(send.broker)
-    orphaned = tasks_orphaned(broker_view(send.broker), grace_seconds=grace_seconds)
+    broker = dramatiq.get_broker()
+    requeue_dead_workers(broker)
+    orphaned = tasks_orphaned(broker_view(broker), grace_seconds=grace_seconds)
     for start in range(0, len(orphaned), 10_000):
-        tasks_send(tasks=ScoringTask.objects.filter(pk__in=orphaned[start : start + 10_000]), send=send)
+        tasks_send(tasks=ScoringTask.objects.filter(pk__in=orphaned[start : start + 10_000]))
     if orphaned:
         logger.info("Reconciler enqueued %d task(s) again", len(orphaned))
     if stamped := jobs_finish_unstamped():
         logger.info("Reconciler stamped %d finished job(s)", stamped)
     return len(orphaned)
+
+
+def reconcile_once_per_interval(broker, interval: float) -> bool:
+    """Reconcile unless another worker process did within `interval` seconds (one at a time across
+    the fleet, by a lock in Redis); returns whether this process did."""
+    if not adapter.lock(broker, "reconcile-lock", seconds=interval - 1):
+        return False
+    reconcile()
+    return True

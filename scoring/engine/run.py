@@ -1,109 +1,38 @@
-"""Scoring one (call, scorer) task: claim it, apply the scorer to the call, and record the result
-as feedback (or the failure on the task) exactly once."""
+"""Scoring one task, read top to bottom: claim it, apply its scorer, record the verdict exactly
+once (fenced on the claim), and finish its job when it was the last. The portable path (any
+database); on PostgreSQL the worker scores through scoring.engine.batch, which hands the tasks of
+slow scorers back to `task_run_claimed`."""
 
 import logging
 import random
-import traceback
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
-from functools import lru_cache
-from typing import Any
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from scoring.engine.leases import lease_hold, lease_release
-from scoring.models import Call, Feedback, Object, ScoringTask
-from scoring.scorers import Scorer, scorer_class_for
-from scoring.scorers.base import (
-    MissingArgument,
-    Outcome,
-    RetryableError,
-    ScorerConfigError,
-    ScorerFailed,
-    ScoringContext,
-)
-from scoring.services.jobs import job_finish_if_done
-from scoring.weave.ids import uuid7
-from scoring.weave.refs import InvalidRef, call_ref_uri, object_ref_uri, parse_object_ref
+from scoring.engine import batch, leases, states
+from scoring.engine.evaluate import CALL_FIELDS, CallRow, ClaimedTask, TaskResult, Verdict, evaluate
+from scoring.engine.jobs import job_finish_if_done, jobs_finish_if_done
+from scoring.engine.states import Status
+from scoring.models import Call, Feedback, ScoringTask
 
 logger = logging.getLogger(__name__)
 
-Status = ScoringTask.Status
-ERROR_MESSAGE_LIMIT = 4_000
 
-
-class PermanentTaskError(Exception):
-    """The task cannot succeed however often it is tried; `error_type` names why."""
-
-    def __init__(self, error_type: str, message: str):
-        super().__init__(message)
-        self.error_type = error_type
-
-
-@dataclass(frozen=True)
-class ClaimedTask:
-    """A task this worker holds, with what is needed to score it."""
-
-    id: int
-    attempts: int
-    retried_at_attempt: int
-    job_id: uuid.UUID
-    requested_at: datetime  # when the job was submitted: calls not yet ended are waited for from then
-    wb_user_id: str
-    project_pk: int
-    project_id: str  # "entity/project"
-    scorer_pk: int
-    call: "CallRow"
-
-
-@dataclass(frozen=True, slots=True)
-class CallRow:
-    """The scored call, as read for scoring (plain values: no model instance on the hot path)."""
-
-    call_id: str
-    op_name: str
-    display_name: str | None
-    trace_id: str
-    parent_id: str | None
-    started_at: datetime | None
-    ended_at: datetime | None
-    attributes: dict
-    inputs: dict
-    output: Any
-    exception: str | None
-    summary: dict | None
-
-
-CALL_FIELDS = tuple(f.name for f in fields(CallRow))
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    """How a run ended: the task's status, and for a waiting task the delay until its retry."""
-
-    status: str
-    retry_in: float | None = None
+def task_run(*, task_id: int) -> TaskResult | None:
+    """Score one task end to end; returns how it ended, or None if it was not claimed."""
+    task = task_claim(task_id=task_id)
+    if task is None:
+        return None
+    return task_run_claimed(task)
 
 
 def task_claim(*, task_id: int) -> ClaimedTask | None:
     """Take the task for this worker, or None if it is finished, cancelled or held by a live
-    worker: a redelivered message never scores twice. A running task whose lease expired was
-    abandoned by a dead worker and may be taken over."""
+    worker: a redelivered message never scores twice."""
     now = timezone.now()
-    claimable = Q(status__in=[Status.QUEUED, Status.WAITING]) | Q(status=Status.RUNNING, lease_expires_at__lt=now)
-    claimed = ScoringTask.objects.filter(claimable, pk=task_id).update(
-        status=Status.RUNNING,
-        attempts=F("attempts") + 1,
-        started_at=now,
-        retry_at=None,
-        lease_expires_at=now + timedelta(seconds=settings.SCORING_TASK_LEASE_SECONDS),
-    )
-    if not claimed:
+    if not ScoringTask.objects.filter(states.claimable(now), pk=task_id).update(**states.claim_fields(now)):
         return None
     task = (
         ScoringTask.objects.select_related("call", "job__project")
@@ -133,302 +62,54 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
     )
 
 
-@lru_cache(maxsize=4096)
-def _object_val(project_pk: int, object_id: str, digest: str) -> Any:
-    # An object version never changes (its digest is its content), so it is cached per process.
-    obj = Object.objects.only("val").filter(project_id=project_pk, object_id=object_id, digest=digest).first()
-    if obj is None:
-        raise ScorerConfigError(f"Object {object_id}:{digest} does not exist in this project")
-    return obj.val
-
-
-@lru_cache(maxsize=1024)
-def _scorer_key(scorer_pk: int) -> tuple[int, str, str]:
-    obj = Object.objects.only("project_id", "object_id", "digest").get(pk=scorer_pk)
-    return obj.project_id, obj.object_id, obj.digest
-
-
-@lru_cache(maxsize=1024)
-def scorer_load(*, scorer_pk: int, project_id: str) -> tuple[Scorer, str]:
-    """The scorer for a stored object (nested refs resolved from the same project), and its ref.
-    Cached per process: an object version never changes, and a scorer is not changed after it is
-    built, so threads share it."""
-    project_pk, object_id, digest = _scorer_key(scorer_pk)
-    val = _object_val(project_pk, object_id, digest)
-    scorer_class = scorer_class_for(val)
-    if scorer_class is None:
-        raise ScorerConfigError(f"Object {object_id}:{digest} is not a supported scorer")
-
-    def resolve(ref: str) -> Any:
-        try:
-            parsed = parse_object_ref(ref)
-        except InvalidRef as exc:
-            raise ScorerConfigError(f"Invalid nested ref {ref!r}: {exc}") from None
-        if parsed.project_id != project_id or parsed.extra:
-            raise ScorerConfigError(f"Nested ref {ref!r} must be a whole object of project {project_id}")
-        return _object_val(project_pk, parsed.name, parsed.version)
-
-    scorer = scorer_class(val, resolve)
-    scorer.object_id = object_id
-    return scorer, object_ref_uri(project_id, object_id, digest)
-
-
-def scorer_load_or_none(*, scorer_pk: int, project_id: str) -> tuple[Scorer, str] | None:
-    """scorer_load, or None when the stored object cannot be used (task_evaluate says why)."""
+def task_run_claimed(task: ClaimedTask, *, set_based: bool = False) -> TaskResult | None:
+    """Score a task this worker holds, renewing its lease while the scorer runs, and record the
+    verdict: a result with the batch path's one statement when `set_based` (PostgreSQL), else
+    with the ORM; a wait always with the ORM."""
+    leases.lease_hold(task.id, task.attempts)
     try:
-        return scorer_load(scorer_pk=scorer_pk, project_id=project_id)
-    except ScorerConfigError:
-        return None
-
-
-class CallNotFinished(Exception):
-    """The call has started but not ended: there is no output to score yet."""
-
-
-def _call_output(call: CallRow) -> Any:
-    if call.ended_at is None:
-        raise CallNotFinished
-    if call.exception:
-        raise PermanentTaskError("CallFailed", f"Call {call.call_id} ended with an exception: {call.exception[:500]}")
-    if call.output is None:
-        raise PermanentTaskError("CallHasNoOutput", f"Call {call.call_id} ended without an output")
-    return call.output
-
-
-def _call_schema(project_id: str, call: CallRow) -> dict:
-    """The scored call in Weave's CallSchema shape (what remote scorers receive)."""
-
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value else None
-
-    return {
-        "id": call.call_id,
-        "project_id": project_id,
-        "op_name": call.op_name,
-        "display_name": call.display_name,
-        "trace_id": call.trace_id,
-        "parent_id": call.parent_id,
-        "started_at": iso(call.started_at),
-        "ended_at": iso(call.ended_at),
-        "attributes": call.attributes,
-        "inputs": call.inputs,
-        "output": call.output,
-        "exception": call.exception,
-        "summary": call.summary,
-    }
-
-
-def task_run(*, task_id: int) -> TaskResult | None:
-    """Score one task end to end; returns how it ended, or None if it was not claimed."""
-    task = task_claim(task_id=task_id)
-    if task is None:
-        return None
-    return task_run_claimed(task)
-
-
-def task_run_claimed(task: ClaimedTask, *, record: Callable | None = None) -> TaskResult | None:
-    """Score a task this worker has claimed, renewing its lease while it runs; the verdict is
-    written by `record` (task_record unless given)."""
-    lease_hold(task.id, task.attempts)
-    try:
-        return (record or task_record)(task=task, verdict=task_evaluate(task=task))
+        verdict = evaluate(task=task)
+        if verdict.status == Status.WAITING:
+            return task_wait(task=task, verdict=verdict)
+        if set_based:
+            if task.id not in batch.tasks_record_many([(task, verdict)], claimed=True):
+                return None  # another worker took the task over (our lease expired)
+            jobs_finish_if_done({task.job_id})
+            return TaskResult(verdict.status)
+        return task_record(task=task, verdict=verdict)
     finally:
-        lease_release(task.id)
-
-
-@dataclass
-class Verdict:
-    """What scoring a claimed task came to, before anything is written: succeeded (with its
-    scoring call and feedback), failed (with its reason, and the scoring call if the scorer ran),
-    or waiting (a transient failure, to be tried again)."""
-
-    status: str
-    error_type: str = ""
-    message: str = ""
-    scoring_call: dict | None = None  # a Call row, field name -> value
-    feedback: dict | None = None  # a Feedback row, field name -> value
-    retry_after: float | None = None
-    counts: bool = True  # False: a wait that was no attempt of the scorer (the call still runs)
-
-
-def task_evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = None) -> Verdict:
-    """Apply the scorer to the task's call; writes nothing."""
-    attempts = task.attempts - task.retried_at_attempt
-    if attempts > settings.SCORING_MAX_ATTEMPTS:
-        # Earlier attempts were claimed but never finished: their worker died or was stopped.
-        message = f"Gave up after {attempts - 1} attempts that never finished (the worker died or was stopped)"
-        return Verdict(Status.FAILED, "AttemptsExhausted", message)
-    try:
-        scorer, scorer_ref = scorer_and_ref or scorer_load(scorer_pk=task.scorer_pk, project_id=task.project_id)
-        arguments = scorer.arguments(_call_output(task.call), task.call.inputs or {})
-    except CallNotFinished:
-        return _wait_for_call(task)
-    except (ScorerConfigError, MissingArgument) as exc:
-        return Verdict(Status.FAILED, type(exc).__name__, str(exc))
-    except PermanentTaskError as exc:
-        return Verdict(Status.FAILED, exc.error_type, str(exc))
-
-    scoring_call_id = uuid7()
-    context = ScoringContext(
-        project_id=task.project_id,
-        call_id=task.call.call_id,
-        scoring_call_id=scoring_call_id,
-        task_key=f"{task.job_id}:{task.id}",
-        # Only scorers that send the call elsewhere (remote scorers) need it in Weave's shape.
-        call=_call_schema(task.project_id, task.call) if scorer.slow else {},
-        scorer_ref=scorer_ref,
-    )
-    started_at = timezone.now()
-    try:
-        outcome = scorer.run(arguments, context)
-    except RetryableError as exc:
-        attempts = task.attempts - task.retried_at_attempt
-        if attempts < settings.SCORING_MAX_ATTEMPTS:
-            return Verdict(Status.WAITING, exc.error_type, str(exc), retry_after=exc.retry_after)
-        scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
-        return Verdict(Status.FAILED, exc.error_type, f"Gave up after {attempts} attempts: {exc}", scoring_call)
-    except Exception as exc:
-        error_type = exc.error_type if isinstance(exc, ScorerFailed) else type(exc).__name__
-        scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
-        return Verdict(Status.FAILED, error_type, str(exc) or repr(exc), scoring_call)
-    scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, outcome=outcome)
-    feedback = {
-        "id": uuid7(),
-        "project_id": task.project_pk,
-        "weave_ref": call_ref_uri(task.project_id, task.call.call_id),
-        "feedback_type": f"wandb.runnable.{scorer.name}",
-        "payload": {"output": outcome.output},
-        "runnable_ref": scorer_ref,
-        "call_ref": call_ref_uri(task.project_id, scoring_call_id),
-        "wb_user_id": task.wb_user_id,
-        "task_id": task.id,
-    }
-    return Verdict(Status.SUCCEEDED, scoring_call=scoring_call, feedback=feedback)
-
-
-def _wait_for_call(task: ClaimedTask) -> Verdict:
-    """A call still running when it is to be scored is waited for, up to SCORING_CALL_WAIT_SECONDS
-    after the job was submitted; the waits do not count as attempts."""
-    deadline = settings.SCORING_CALL_WAIT_SECONDS
-    call_id = task.call.call_id
-    if timezone.now() - task.requested_at < timedelta(seconds=deadline):
-        message = f"Call {call_id} has not ended yet; waiting for it (up to {deadline:g}s after the request)"
-        return Verdict(
-            Status.WAITING, "CallNotFinished", message, retry_after=settings.SCORING_CALL_WAIT_POLL, counts=False
-        )
-    message = f"Call {call_id} did not end within {deadline:g}s of the request, so it has no output to score"
-    return Verdict(Status.FAILED, "CallNotFinished", message)
-
-
-def task_record(*, task: ClaimedTask, verdict: Verdict) -> TaskResult | None:
-    """Write a verdict for a task this worker holds (one transaction); None if it lost the task."""
-    if verdict.status == Status.SUCCEEDED:
-        return task_succeed(task=task, scoring_call=verdict.scoring_call, feedback=verdict.feedback)
-    if verdict.status == Status.WAITING:
-        return task_wait(
-            task=task,
-            error_type=verdict.error_type,
-            message=verdict.message,
-            retry_after=verdict.retry_after,
-            counts=verdict.counts,
-        )
-    return task_fail(
-        task=task, error_type=verdict.error_type, message=verdict.message, scoring_call=verdict.scoring_call
-    )
-
-
-def _scoring_call(
-    task: ClaimedTask,
-    scorer: Scorer,
-    scorer_ref: str,
-    call_id: str,
-    arguments: dict,
-    started_at: datetime,
-    *,
-    outcome: Outcome | None = None,
-    exception: BaseException | None = None,
-) -> dict:
-    """The call (a row of Call fields) that records this scoring run: the scorer's inputs, its
-    output or exception, and the token usage of any model it asked."""
-    op_ref = scorer.val.get("score")
-    op_name = op_ref if isinstance(op_ref, str) and op_ref.startswith("weave:///") else f"{scorer.class_name}.score"
-    summary: dict[str, Any] = {
-        "status_counts": {"success": int(exception is None), "error": int(exception is not None)}
-    }
-    if outcome is not None and outcome.usage:
-        summary["usage"] = outcome.usage
-    return {
-        "project_id": task.project_pk,
-        "call_id": call_id,
-        "trace_id": uuid7(),
-        "op_name": op_name,
-        "display_name": f"{scorer.name}.score",
-        "started_at": started_at,
-        "ended_at": timezone.now(),
-        "attributes": {"weave": {"kind": "scorer", "source": "call-scoring-service"}},
-        "inputs": {"self": scorer_ref, **arguments},
-        "output": None if outcome is None else outcome.output,
-        "exception": None if exception is None else "".join(traceback.format_exception_only(exception)).strip(),
-        "summary": summary,
-        "wb_user_id": task.wb_user_id,
-    }
-
-
-def _release(task: ClaimedTask, **fields) -> int:
-    """Move a task this worker holds out of running; 0 if it no longer holds it."""
-    return ScoringTask.objects.filter(pk=task.id, status=Status.RUNNING, attempts=task.attempts).update(
-        lease_expires_at=None, **fields
-    )
+        leases.lease_release(task.id)
 
 
 class _LostClaim(Exception):
     pass
 
 
-def task_succeed(*, task: ClaimedTask, scoring_call: dict, feedback: dict) -> TaskResult | None:
-    """Write the scoring call and the feedback and mark the task succeeded, in one transaction."""
+def task_record(*, task: ClaimedTask, verdict: Verdict) -> TaskResult | None:
+    """Write a result (succeeded or failed) for a task this worker holds, in one transaction: the
+    scoring call (if the scorer ran), the feedback (if it succeeded) and the task's end, fenced on
+    the claim. None if the task was taken over meanwhile: then nothing of this run is kept."""
     try:
         with transaction.atomic():
-            Call(**scoring_call).save(force_insert=True)
-            Feedback(**feedback).save(force_insert=True)
-            released = _release(
-                task,
-                status=Status.SUCCEEDED,
-                finished_at=timezone.now(),
-                scoring_call_id=scoring_call["call_id"],
-                error_type="",
-                error_message="",
+            if verdict.scoring_call is not None:
+                Call(**verdict.scoring_call).save(force_insert=True)
+            if verdict.feedback is not None:
+                Feedback(**verdict.feedback).save(force_insert=True)
+            fields = states.finish_fields(
+                timezone.now(),
+                status=verdict.status,
+                error_type=verdict.error_type,
+                message=verdict.message,
+                scoring_call_id=verdict.scoring_call["call_id"] if verdict.scoring_call else None,
             )
-            if not released:
+            if not ScoringTask.objects.filter(states.held(task.id, task.attempts)).update(**fields):
                 raise _LostClaim
     except (_LostClaim, IntegrityError):
         # Another worker took the task over (our lease expired) and recorded its own result.
         logger.warning("Task %s was finished elsewhere; this result is dropped", task.id)
         return None
     job_finish_if_done(job_id=task.job_id)
-    return TaskResult(Status.SUCCEEDED)
-
-
-def task_fail(
-    *, task: ClaimedTask, error_type: str, message: str, scoring_call: dict | None = None
-) -> TaskResult | None:
-    """Record a final failure on the task (and the scoring call, if the scorer ran); no feedback."""
-    with transaction.atomic():
-        if scoring_call is not None:
-            Call(**scoring_call).save(force_insert=True)
-        released = _release(
-            task,
-            status=Status.FAILED,
-            finished_at=timezone.now(),
-            error_type=error_type[:128],
-            error_message=message[:ERROR_MESSAGE_LIMIT],
-            scoring_call_id=scoring_call["call_id"] if scoring_call is not None else None,
-        )
-        if not released:
-            transaction.set_rollback(True)
-            return None
-    job_finish_if_done(job_id=task.job_id)
-    return TaskResult(Status.FAILED)
+    return TaskResult(verdict.status)
 
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
@@ -439,46 +120,53 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-def task_wait(
-    *, task: ClaimedTask, error_type: str, message: str, retry_after: float | None = None, counts: bool = True
-) -> TaskResult | None:
-    """Put the task back to wait for its next attempt, keeping the error that caused the wait.
-    With counts=False the claim is given back as if it had not been an attempt."""
-    delay = retry_delay(task.attempts - task.retried_at_attempt, retry_after)
-    released = _release(
-        task,
-        **({} if counts else {"attempts": F("attempts") - 1}),
-        status=Status.WAITING,
-        retry_at=timezone.now() + timedelta(seconds=delay),
-        error_type=error_type[:128],
-        error_message=message[:ERROR_MESSAGE_LIMIT],
+def task_wait(*, task: ClaimedTask, verdict: Verdict) -> TaskResult | None:
+    """Put a held task back to wait for its next attempt, keeping the error that caused the wait."""
+    delay = retry_delay(task.attempts - task.retried_at_attempt, verdict.retry_after)
+    fields = states.wait_fields(
+        timezone.now() + timedelta(seconds=delay),
+        error_type=verdict.error_type,
+        message=verdict.message,
+        counts=verdict.counts,
     )
+    released = ScoringTask.objects.filter(states.held(task.id, task.attempts)).update(**fields)
     return TaskResult(Status.WAITING, retry_in=delay) if released else None
 
 
 def task_timed_out(*, task_id: int) -> TaskResult | None:
     """The scoring ran over its family's time limit and its thread was interrupted: the task
     waits for another attempt, or fails once it has had them all."""
-    task = (
-        ScoringTask.objects.filter(pk=task_id, status=Status.RUNNING)
-        .only("attempts", "retried_at_attempt", "job_id")
-        .first()
-    )
+    task = ScoringTask.objects.filter(pk=task_id, status=Status.RUNNING).only("attempts", "retried_at_attempt").first()
     if task is None:
         return None
     attempts = task.attempts - task.retried_at_attempt
-    held = ScoringTask.objects.filter(pk=task_id, status=Status.RUNNING, attempts=task.attempts)
+    held = ScoringTask.objects.filter(states.held(task_id, task.attempts))
     reason = "The scoring took longer than its time limit (SCORING_TIME_LIMITS)"
     now = timezone.now()
     if attempts >= settings.SCORING_MAX_ATTEMPTS:
         message = f"Gave up after {attempts} attempts: {reason}"
-        fields = {"status": Status.FAILED, "finished_at": now, "error_message": message}
-        if held.update(lease_expires_at=None, error_type="TimeLimitExceeded", **fields):
+        fields = states.finish_fields(now, status=Status.FAILED, error_type="TimeLimitExceeded", message=message)
+        fields.pop("scoring_call_id")  # an interrupted scoring recorded none; keep an earlier one
+        if held.update(**fields):
             job_finish_if_done(job_id=task.job_id)
             return TaskResult(Status.FAILED)
         return None
     delay = retry_delay(attempts)
-    waiting = {"status": Status.WAITING, "retry_at": now + timedelta(seconds=delay), "error_message": reason}
-    if held.update(lease_expires_at=None, error_type="TimeLimitExceeded", **waiting):
+    fields = states.wait_fields(now + timedelta(seconds=delay), error_type="TimeLimitExceeded", message=reason)
+    if held.update(**fields):
         return TaskResult(Status.WAITING, retry_in=delay)
     return None
+
+
+def task_process(*, task_id: int, committer: batch.GroupCommitter | None = None) -> TaskResult | None:
+    """The worker's way to score a task: on PostgreSQL through the process's group committer
+    (scoring.engine.batch), which hands the task back when it is one for this thread to score;
+    elsewhere one task at a time (SQLite serialises writers anyway)."""
+    if committer is None:
+        if connection.vendor != "postgresql" or not settings.SCORING_GROUP_COMMIT:
+            return task_run(task_id=task_id)
+        committer = batch.group_committer()
+    outcome = committer.run(task_id)
+    if isinstance(outcome, ClaimedTask):
+        return task_run_claimed(outcome, set_based=True)
+    return outcome

@@ -4,7 +4,9 @@ from dataclasses import dataclass
 
 from django.db.models import Count
 
-from scoring.models import ScoringJob, ScoringTask
+from scoring.errors import NotFound
+from scoring.models import TASK_UNFINISHED, JobStatus, ScoringJob, ScoringTask
+from scoring.selectors.projects import user_may_access
 
 Status = ScoringTask.Status
 
@@ -21,21 +23,21 @@ class JobProgress:
 
     @property
     def unfinished(self) -> int:
-        return sum(self.counts[s] for s in (Status.QUEUED, Status.RUNNING, Status.WAITING))
+        return sum(self.counts[s] for s in TASK_UNFINISHED)
 
     @property
-    def status(self) -> str:
+    def status(self) -> JobStatus:
         c = self.counts
         if self.unfinished:
             untouched = c[Status.QUEUED] == self.total
-            return "queued" if untouched else "running"
+            return JobStatus.QUEUED if untouched else JobStatus.RUNNING
         if c[Status.CANCELLED]:
-            return "cancelled"
+            return JobStatus.CANCELLED
         if c[Status.FAILED] and not c[Status.SUCCEEDED]:
-            return "failed"
+            return JobStatus.FAILED
         if c[Status.FAILED]:
-            return "partial"
-        return "succeeded"
+            return JobStatus.PARTIAL
+        return JobStatus.SUCCEEDED
 
 
 def _empty_counts() -> dict[str, int]:
@@ -64,14 +66,12 @@ def jobs_progress(*, job_ids) -> dict:
     return {job_id: JobProgress(counts) for job_id, counts in progress.items()}
 
 
-def job_for_user(*, user, job_id) -> ScoringJob | None:
-    """The job, if it exists and the user may see its project (else None: a 404, not a 403, so
-    job ids of other projects are not confirmed)."""
-    from scoring.selectors.projects import user_may_access
-
+def job_for_user(*, user, job_id) -> ScoringJob:
+    """The job, if it exists and the user may see its project; else NotFound (not
+    PermissionDenied: job ids of other projects are not confirmed)."""
     job = ScoringJob.objects.select_related("project", "user").filter(pk=job_id).first()
     if job is None or not user_may_access(user, job.project.entity):
-        return None
+        raise NotFound(f"No scoring job {job_id}.")
     return job
 
 

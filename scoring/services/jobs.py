@@ -5,13 +5,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from scoring.engine import states
+from scoring.engine.dispatch import job_dispatch
+from scoring.engine.jobs import job_finish_if_done
 from scoring.errors import RequestValidationError, error
 from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
 from scoring.scorers import scorer_class_for, supported_classes
-from scoring.selectors.jobs import job_progress
+from scoring.selectors.jobs import job_for_user
 from scoring.selectors.objects import VERSION_INDEX
 from scoring.selectors.projects import project_for_read
 from scoring.weave.ids import wb_user_id_for
@@ -19,7 +21,6 @@ from scoring.weave.refs import InvalidRef, ObjectRef, object_ref_uri, parse_obje
 
 logger = logging.getLogger(__name__)
 
-UNFINISHED = (ScoringTask.Status.QUEUED, ScoringTask.Status.RUNNING, ScoringTask.Status.WAITING)
 LOOKUP_CHUNK = 10_000  # ids per IN (...) query: far below every backend's parameter limits
 
 
@@ -188,7 +189,7 @@ def _tasks_insert(job: ScoringJob, call_pks: list[int], scorer_pks: list[int]) -
                 f"INSERT INTO {table} (job_id, call_id, scorer_id, status, attempts, retried_at_attempt, "
                 "error_type, error_message) "
                 "SELECT %s, c, s, %s, 0, 0, '', '' FROM unnest(%s::bigint[]) AS c CROSS JOIN unnest(%s::bigint[]) AS s",
-                [job.pk, ScoringTask.Status.QUEUED, call_pks, scorer_pks],
+                [job.pk, states.Status.QUEUED, call_pks, scorer_pks],
             )
         return
     ScoringTask.objects.bulk_create(
@@ -201,62 +202,25 @@ def _tasks_insert(job: ScoringJob, call_pks: list[int], scorer_pks: list[int]) -
     )
 
 
-def job_dispatch(*, job_id) -> None:
-    """Hand a committed job to the workers. If the broker is unreachable the job stays recorded
-    with its tasks queued, to be enqueued again by the reconciler."""
-    from scoring.engine.actors import dispatch_job
-
-    try:
-        dispatch_job.send(str(job_id))
-    except Exception:
-        logger.exception("Could not dispatch scoring job %s; its tasks stay queued", job_id)
-
-
-def job_cancel(*, job: ScoringJob) -> int:
+def job_cancel(*, user, job_id) -> int:
     """Cancel the job's tasks that have not started (queued) or are waiting to retry; running
-    ones finish. Returns how many were cancelled."""
-    now = timezone.now()
-    cancelled = ScoringTask.objects.filter(
-        job=job, status__in=[ScoringTask.Status.QUEUED, ScoringTask.Status.WAITING]
-    ).update(status=ScoringTask.Status.CANCELLED, finished_at=now, retry_at=None)
+    ones finish. Returns how many were cancelled; NotFound for a job the user may not see."""
+    job = job_for_user(user=user, job_id=job_id)
+    cancelled = ScoringTask.objects.filter(job=job, status__in=states.CANCELLABLE).update(
+        **states.cancel_fields(timezone.now())
+    )
     job_finish_if_done(job_id=job.pk)
     return cancelled
 
 
-def job_retry_failed(*, job: ScoringJob) -> int:
+def job_retry_failed(*, user, job_id) -> int:
     """Run the job's failed tasks again, as new attempts with a fresh attempt budget; each keeps
-    its attempt count and its earlier scoring calls. Returns how many were queued again."""
+    its attempt count and its earlier scoring calls. Returns how many were queued again; NotFound
+    for a job the user may not see."""
+    job = job_for_user(user=user, job_id=job_id)
     with transaction.atomic():
-        retried = ScoringTask.objects.filter(job=job, status=ScoringTask.Status.FAILED).update(
-            status=ScoringTask.Status.QUEUED,
-            retried_at_attempt=F("attempts"),
-            finished_at=None,
-            retry_at=None,
-        )
+        retried = ScoringTask.objects.filter(job=job, status=states.Status.FAILED).update(**states.retry_fields())
         if retried:
             ScoringJob.objects.filter(pk=job.pk).update(finished_at=None, final_status="", final_counts=None)
             transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
     return retried
-
-
-def jobs_finish_unstamped() -> int:
-    """job_finish_if_done for every job not yet stamped finished that has no task left to run:
-    its last result was recorded by a worker that stopped before the stamp. Returns how many."""
-    unfinished = ScoringTask.objects.filter(job=OuterRef("pk"), status__in=UNFINISHED)
-    done = list(
-        ScoringJob.objects.filter(finished_at__isnull=True).exclude(Exists(unfinished)).values_list("pk", flat=True)
-    )
-    for job_id in done:
-        job_finish_if_done(job_id=job_id)
-    return len(done)
-
-
-def job_finish_if_done(*, job_id) -> None:
-    """Once no task is left to run, record the job's finish time, final status and counts. Call it
-    after commit, so that of two tasks finishing together the later one sees both."""
-    if ScoringTask.objects.filter(job_id=job_id, status__in=UNFINISHED).exists():
-        return
-    progress = job_progress(job_id=job_id)
-    ScoringJob.objects.filter(pk=job_id, finished_at__isnull=True).update(
-        finished_at=timezone.now(), final_status=progress.status, final_counts=progress.counts
-    )

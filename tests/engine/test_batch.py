@@ -8,7 +8,8 @@ from django.db import DataError, connection
 
 from scoring import scorers
 from scoring.engine import batch
-from scoring.engine import run as tasks
+from scoring.engine.evaluate import evaluate as task_evaluate
+from scoring.engine.run import task_process
 from scoring.models import Call, Feedback, ScoringTask
 from scoring.scorers.base import Outcome, Scorer
 from scoring.services.jobs import job_submit
@@ -52,7 +53,7 @@ def test_record_many_writes_feedback_and_calls_for_held_tasks(make_job, db):
     """Verdicts are recorded in one go; a task taken over by another worker gets nothing."""
     job = make_job({"a": "prose", "b": '{"x": 1}', "c": {"not": "text"}})
     claimed = sorted(batch.tasks_claim_many(ids_of(job)), key=lambda t: t.id)  # in any order: sort as a, b, c
-    verdicts = [(t, tasks.task_evaluate(task=t)) for t in claimed]
+    verdicts = [(t, task_evaluate(task=t)) for t in claimed]
     lost = claimed[0]
     ScoringTask.objects.filter(pk=lost.id).update(attempts=5)  # taken over meanwhile
 
@@ -87,7 +88,7 @@ def run_in_threads(committer, task_ids):
 
     def run(task_id):
         try:
-            results[task_id] = committer.run(task_id)
+            results[task_id] = task_process(task_id=task_id, committer=committer)
         except BaseException as exc:
             errors[task_id] = exc
         finally:
@@ -159,7 +160,7 @@ def test_a_task_that_cannot_be_written_fails_alone(make_job, transactional_db, c
     first, poisoned, third = ids_of(job)
 
     def evaluate(*, task, scorer_and_ref):
-        verdict = tasks.task_evaluate(task=task, scorer_and_ref=scorer_and_ref)
+        verdict = task_evaluate(task=task, scorer_and_ref=scorer_and_ref)
         if task.id == poisoned:
             verdict.scoring_call["call_id"] = "x" * 500
         return verdict
@@ -192,7 +193,7 @@ def test_unclaimed_record_is_fenced_on_the_state_read(make_job, db):
     read = batch.tasks_read_many(ids_of(job))
     assert {t.attempts for t in read} == {1}  # the attempt each would be
     assert set(ScoringTask.objects.values_list("status", flat=True)) == {Status.QUEUED}  # nothing written
-    verdicts = [(t, tasks.task_evaluate(task=t)) for t in read]
+    verdicts = [(t, task_evaluate(task=t)) for t in read]
     claimed_meanwhile, finished_meanwhile = read[0].id, read[1].id
     assert batch.tasks_claim_many([claimed_meanwhile])
     ScoringTask.objects.filter(pk=finished_meanwhile).update(status=Status.SUCCEEDED)
@@ -230,7 +231,7 @@ def test_committer_records_fetched_tasks_ahead_of_their_messages(make_job, trans
     fetched.clear()  # the messages have started: nothing more to look ahead at
     assert looking.run(second).status == Status.SUCCEEDED  # its result, recorded ahead
     assert looking.run(second) is None  # a redelivery later finds the task finished
-    assert looking.run(slow).status == Status.SUCCEEDED
+    assert task_process(task_id=slow, committer=looking).status == Status.SUCCEEDED
     assert Feedback.objects.count() == 4
     assert set(ScoringTask.objects.filter(pk__in=[first, second, third]).values_list("attempts", flat=True)) == {1}
 

@@ -1,6 +1,7 @@
 """Fanning a job out: one message per queued task, sent in pipelined batches (real Redis)."""
 
 from queue import PriorityQueue
+from types import SimpleNamespace
 
 import pytest
 from dramatiq import Message
@@ -10,8 +11,8 @@ from dramatiq.middleware import Middleware
 from dramatiq.worker import _WorkQueueItem
 
 from scoring.engine.actors import dispatch_job, ping, score_task
-from scoring.engine.dispatch import enqueue_many, job_enqueue_tasks
-from scoring.engine.middleware import fetched_task_ids
+from scoring.engine.broker import enqueue_many, fetched_args
+from scoring.engine.dispatch import job_enqueue_tasks
 from scoring.engine.reconcile import broker_view
 from scoring.services.jobs import job_submit
 from tests import factories
@@ -79,16 +80,16 @@ def test_job_fan_out_sends_its_queued_tasks(job, broker):
     """A job's fan-out sends a message for each queued task and none for the others."""
     first, *rest = job.tasks.order_by("pk").values_list("pk", flat=True)
     job.tasks.filter(pk=first).update(status="cancelled")
-    assert job_enqueue_tasks(job_id=job.pk, send=score_task) == 4
+    assert job_enqueue_tasks(job_id=job.pk) == 4
     assert broker_view(broker).task_ids == set(rest)
 
 
-def test_fetched_task_ids_reads_the_worker_queue_oldest_first(broker):
+def test_fetched_args_reads_the_worker_queue_oldest_first(broker):
     """The task ids of score_task messages a worker has fetched but not started, in the order its
     threads will take them; other actors' messages are not tasks."""
     work_queue = PriorityQueue()
     messages = (score_task.message(5), ping.message(), score_task.message(3), dispatch_job.message("job"))
     for message in (*messages, score_task.message_with_options(args=())):  # and one without its argument
         work_queue.put(_WorkQueueItem(0, MessageProxy(message)))
-    assert fetched_task_ids(work_queue, score_task) == [5, 3]
+    assert fetched_args(SimpleNamespace(work_queue=work_queue), score_task) == [5, 3]
     assert work_queue.qsize() == 5  # only looked at
