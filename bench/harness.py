@@ -166,7 +166,7 @@ def load_calls(project_id: str, count: int, *, output=lambda i: f'{{"answer": {i
 
 def publish_scorers(project_id: str, count: int, class_name: str = "ValidJSONScorer") -> list[str]:
     from scoring.models import Project
-    from scoring.services.objects import object_create
+    from scoring.services.objects import object_store
 
     entity, name = project_id.split("/")
     project = Project.objects.get(entity=entity, name=name)
@@ -178,7 +178,7 @@ def publish_scorers(project_id: str, count: int, class_name: str = "ValidJSONSco
             "_bases": ["Scorer", "Object", "BaseModel"],
             "name": f"{class_name}-{k}",
         }
-        obj = object_create(project=project, object_id=f"{class_name}-{k}", val=val)
+        obj = object_store(project=project, object_id=f"{class_name}-{k}", val=val)
         refs.append(f"weave:///{project_id}/object/{obj.object_id}:{obj.digest}")
     return refs
 

@@ -19,7 +19,7 @@ from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
 def publish_judge(project_id: str) -> str:
     from scoring.models import Project
-    from scoring.services.objects import object_create
+    from scoring.services.objects import object_store
 
     entity, name = project_id.split("/")
     project = Project.objects.get(entity=entity, name=name)
@@ -30,7 +30,7 @@ def publish_judge(project_id: str) -> str:
         "llm_model_id": "bench/judge-model",
         "default_params": {"temperature": 0.0, "max_tokens": 50, "response_format": "json_object"},
     }
-    model = object_create(project=project, object_id="judge-model", val=model_val)
+    model = object_store(project=project, object_id="judge-model", val=model_val)
     judge_val = {
         "_type": "LLMAsAJudgeScorer",
         "_class_name": "LLMAsAJudgeScorer",
@@ -38,7 +38,7 @@ def publish_judge(project_id: str) -> str:
         "model": f"weave:///{project_id}/object/judge-model:{model.digest}",
         "scoring_prompt": "Question: {q}\nAnswer: {output}\nReply in JSON.",
     }
-    judge = object_create(project=project, object_id="judge", val=judge_val)
+    judge = object_store(project=project, object_id="judge", val=judge_val)
     return f"weave:///{project_id}/object/judge:{judge.digest}"
 
 

@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from scoring.models import Call, Object, Project
-from scoring.services.objects import object_create
+from scoring.services.objects import object_store
 
 
 def project(project_id: str = "alice/demo") -> Project:
@@ -37,5 +37,5 @@ def scorer(
         "column_map": None,
         **fields,
     }
-    obj: Object = object_create(project=project(project_id), object_id=object_id or class_name, val=val)
+    obj: Object = object_store(project=project(project_id), object_id=object_id or class_name, val=val)
     return f"weave:///{project_id}/object/{obj.object_id}:{obj.digest}"

@@ -12,7 +12,6 @@ from scoring.api.fields import ProjectIdField, WeaveObjectSerializer, WeaveStrin
 from scoring.errors import NotFound
 from scoring.selectors.files import file_content
 from scoring.services.files import file_create
-from scoring.services.projects import project_for_write
 
 
 class UploadedFileField(serializers.FileField):
@@ -42,10 +41,10 @@ class FileCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data.dict())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        project = project_for_write(user=request.user, project_id=data["project_id"])
         upload = data["file"]
         digest = file_create(
-            project=project,
+            user=request.user,
+            project_id=data["project_id"],
             name=upload.name or "",
             content=upload.read(),
             expected_digest=data.get("expected_digest") or None,

@@ -14,8 +14,6 @@ from scoring.api.fields import (
 )
 from scoring.selectors.objects import object_read
 from scoring.services.objects import object_create
-from scoring.services.projects import project_for_write
-from scoring.weave.ids import wb_user_id_for
 
 CLASS_NAME_LENGTH = 128  # Object.base_object_class, leaf_object_class
 
@@ -51,12 +49,11 @@ class ObjCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data["obj"]
-        project = project_for_write(user=request.user, project_id=data["project_id"], loc=("body", "obj", "project_id"))
         obj = object_create(
-            project=project,
+            user=request.user,
+            project_id=data["project_id"],
             object_id=data["object_id"],
             val=data["val"],
-            wb_user_id=wb_user_id_for(request.user),
             builtin_object_class=data.get("builtin_object_class") or data.get("set_base_object_class"),
             expected_digest=data.get("expected_digest"),
         )

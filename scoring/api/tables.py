@@ -17,7 +17,6 @@ from scoring.api.fields import (
     WeaveStringField,
 )
 from scoring.selectors.tables import table_query, table_row_count
-from scoring.services.projects import project_for_write
 from scoring.services.tables import table_create
 
 MAX_ROWS = 2**31 - 1
@@ -42,11 +41,11 @@ class TableCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data["table"]
-        project = project_for_write(
-            user=request.user, project_id=data["project_id"], loc=("body", "table", "project_id")
-        )
         digest, row_digests = table_create(
-            project=project, rows=data["rows"], expected_digest=data.get("expected_digest")
+            user=request.user,
+            project_id=data["project_id"],
+            rows=data["rows"],
+            expected_digest=data.get("expected_digest"),
         )
         return Response(self.OutputSerializer({"digest": digest, "row_digests": row_digests}).data)
 

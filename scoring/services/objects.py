@@ -9,6 +9,8 @@ from django.db.models import JSONField, Max, Value
 
 from scoring.errors import RequestValidationError, error
 from scoring.models import Object, Project
+from scoring.services.projects import project_for_write
+from scoring.weave.ids import wb_user_id_for
 
 
 def bytes_digest(data: bytes) -> str:
@@ -47,6 +49,30 @@ def object_classes(val, builtin_object_class: str | None = None) -> tuple[str | 
 
 
 def object_create(
+    *,
+    user,
+    project_id: str,
+    object_id: str,
+    val,
+    builtin_object_class: str | None = None,
+    expected_digest: str | None = None,
+    loc=("body", "obj"),
+) -> Object:
+    """Publish `val` as a version of `object_id` in a project the user may write (created on first
+    write); the version records the user as its publisher (object_store says how it is stored)."""
+    project = project_for_write(user=user, project_id=project_id, loc=(*loc, "project_id"))
+    return object_store(
+        project=project,
+        object_id=object_id,
+        val=val,
+        wb_user_id=wb_user_id_for(user),
+        builtin_object_class=builtin_object_class,
+        expected_digest=expected_digest,
+        expected_digest_loc=(*loc, "expected_digest"),
+    )
+
+
+def object_store(
     *,
     project: Project,
     object_id: str,

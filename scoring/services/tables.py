@@ -9,6 +9,7 @@ from django.db import transaction
 from scoring.errors import ApplicationError
 from scoring.models import Project, Table, TableRow
 from scoring.services.objects import weave_digest
+from scoring.services.projects import project_for_write
 
 INSERT_BATCH_SIZE = 1_000
 
@@ -21,7 +22,16 @@ def table_digest(row_digests: list[str]) -> str:
     return hasher.hexdigest()
 
 
-def table_create(*, project: Project, rows: list[dict], expected_digest: str | None = None) -> tuple[str, list[str]]:
+def table_create(
+    *, user, project_id: str, rows: list[dict], expected_digest: str | None = None, loc=("body", "table", "project_id")
+) -> tuple[str, list[str]]:
+    """Store a table of rows in a project the user may write; returns its digest and its rows'
+    digests (table_store says how)."""
+    project = project_for_write(user=user, project_id=project_id, loc=loc)
+    return table_store(project=project, rows=rows, expected_digest=expected_digest)
+
+
+def table_store(*, project: Project, rows: list[dict], expected_digest: str | None = None) -> tuple[str, list[str]]:
     """Store a table of rows; returns its digest and its rows' digests. A client that says which
     digest it expects gets a 409 when the rows differ, as Weave's server answers."""
     row_digests = [weave_digest(row) for row in rows]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from scoring.services.objects import object_create
+from scoring.services.objects import object_store
 from tests import factories
 
 URL = "/objs/query"
@@ -12,7 +12,7 @@ OP_VAL = {"_type": "CustomWeaveType", "weave_type": {"type": "Op"}, "files": {"o
 @pytest.fixture
 def objects(db, user):
     project = factories.project()
-    object_create(project=project, object_id="answer", val=OP_VAL)
+    object_store(project=project, object_id="answer", val=OP_VAL)
     factories.scorer(class_name="ValidJSONScorer")
     factories.scorer(class_name="ValidJSONScorer", description="v1")
     factories.scorer(class_name="ValidXMLScorer")

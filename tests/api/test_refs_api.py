@@ -3,8 +3,8 @@ rows, as Weave resolves them."""
 
 import pytest
 
-from scoring.services.objects import object_create
-from scoring.services.tables import table_create
+from scoring.services.objects import object_store
+from scoring.services.tables import table_store
 from tests import factories
 
 URL = "/refs/read_batch"
@@ -20,9 +20,9 @@ def read(api, refs):
 def dataset(db, user):
     """A model object, and a dataset whose rows are in a table."""
     project = factories.project()
-    model = object_create(project=project, object_id="model", val={"_type": "M", "params": {"t": [0.5, 1.0]}})
-    digest, row_digests = table_create(project=project, rows=[{"q": "a"}, {"q": "b"}])
-    ds = object_create(
+    model = object_store(project=project, object_id="model", val={"_type": "M", "params": {"t": [0.5, 1.0]}})
+    digest, row_digests = table_store(project=project, rows=[{"q": "a"}, {"q": "b"}])
+    ds = object_store(
         project=project,
         object_id="ds",
         val={"_type": "Dataset", "rows": f"weave:///alice/demo/table/{digest}", "model": model_ref(model)},
@@ -78,7 +78,7 @@ def test_refs_that_lead_nowhere_read_as_null(api, dataset):
 def test_a_ref_that_points_back_at_itself_ends(api, user):
     """A `latest` ref inside a value that names itself again is null, not an endless loop."""
     project = factories.project()
-    object_create(project=project, object_id="loop", val={"x": "weave:///alice/demo/object/loop:latest/key/x"})
+    object_store(project=project, object_id="loop", val={"x": "weave:///alice/demo/object/loop:latest/key/x"})
     assert read(api, ["weave:///alice/demo/object/loop:latest/key/x/key/x"]) == [None]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from scoring.models import Call, Feedback, ScoringJob, ScoringTask
 from scoring.services.jobs import job_submit
-from scoring.services.objects import object_create
+from scoring.services.objects import object_store
 from tests import factories
 from tests.conftest import start_worker, stop_worker, wait_for
 from tests.fakes import FAKE_OPENAI_KEY, FAST_HTTP_ENV, LOOPBACK_ALLOWLIST_ENV
@@ -41,7 +41,7 @@ def run_worker(transactional_db, broker):
 
 def publish_judge(response_format="json_object", prompt="Question: {question}\nAnswer: {output}\nJSON please."):
     project = factories.project()
-    model = object_create(
+    model = object_store(
         project=project,
         object_id="judge-model",
         val={

@@ -8,7 +8,7 @@ from scoring.models import Call, Feedback, ScoringTask
 from scoring.scorers.base import MissingArgument, RetryableError, ScorerConfigError, ScorerFailed
 from scoring.scorers.llm import LLMAsAJudgeScorer
 from scoring.services.jobs import job_submit
-from scoring.services.objects import object_create
+from scoring.services.objects import object_store
 from tests import factories
 from tests.fakes import FAKE_OPENAI_KEY, scoring_context
 from tests.fakes.openai_server import answer, server_error
@@ -347,7 +347,7 @@ def test_judge_is_slow():
 @pytest.fixture
 def judge_ref(db):
     project = factories.project()
-    model = object_create(project=project, object_id="LLMStructuredCompletionModel", val=model_val())
+    model = object_store(project=project, object_id="LLMStructuredCompletionModel", val=model_val())
     model_ref = f"weave:///alice/demo/object/LLMStructuredCompletionModel:{model.digest}"
     return factories.scorer(
         class_name="LLMAsAJudgeScorer",
