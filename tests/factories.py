@@ -25,11 +25,9 @@ def call(project_id: str = "alice/demo", call_id: str = "c1", *, output="{}", in
     )
 
 
-def scorer(
-    project_id: str = "alice/demo", class_name: str = "ValidJSONScorer", object_id: str | None = None, **fields
-) -> str:
-    """Store a scorer object and return its ref."""
-    val = {
+def scorer_val(class_name: str = "ValidJSONScorer", **fields) -> dict:
+    """A scorer object's value as the weave client publishes one."""
+    return {
         "_type": class_name,
         "_class_name": class_name,
         "_bases": ["Scorer", "Object", "BaseModel"],
@@ -37,5 +35,12 @@ def scorer(
         "column_map": None,
         **fields,
     }
+
+
+def scorer(
+    project_id: str = "alice/demo", class_name: str = "ValidJSONScorer", object_id: str | None = None, **fields
+) -> str:
+    """Store a scorer object and return its ref."""
+    val = scorer_val(class_name, **fields)
     obj: Object = object_store(project=project(project_id), object_id=object_id or class_name, val=val)
     return f"weave:///{project_id}/object/{obj.object_id}:{obj.digest}"

@@ -111,11 +111,13 @@ class Scorer:
             key = self.column_map.get(param, param)
             if key not in inputs:
                 available = ", ".join(sorted(map(str, inputs))) or "none"
-                raise MissingArgument(
-                    f"Scorer {self.name} needs argument {param!r} (input {key!r}); the call's inputs are: {available}"
-                )
+                raise MissingArgument(f"{self.needs(param, key)}; the call's inputs are: {available}")
             args[param] = inputs[key]
         return args
+
+    def needs(self, param: str, key: str) -> str:
+        """What a missing argument is called in the error that says it is missing."""
+        return f"Scorer {self.name} needs argument {param!r} (input {key!r})"
 
     def run(self, arguments: dict[str, Any], context: ScoringContext) -> Outcome:
         return Outcome(self.score(**arguments))

@@ -19,7 +19,6 @@ from typing import Any
 
 from scoring.scorers import providers
 from scoring.scorers.base import (
-    MissingArgument,
     Outcome,
     RefResolver,
     Scorer,
@@ -179,18 +178,8 @@ class LLMAsAJudgeScorer(Scorer):
         self.params = tuple(p for p in prompt_placeholders(prompt) if p != "output")
         self.model = judge_model(_resolved(val.get("model"), resolve, "model"), resolve)
 
-    def arguments(self, output: Any, inputs: dict) -> dict[str, Any]:
-        args = {"output": output}
-        for placeholder in self.params:
-            key = self.column_map.get(placeholder, placeholder)
-            if key not in inputs:
-                available = ", ".join(sorted(map(str, inputs))) or "none"
-                raise MissingArgument(
-                    f"The scoring prompt of {self.name} needs {{{placeholder}}} (input {key!r}); "
-                    f"the call's inputs are: {available}"
-                )
-            args[placeholder] = inputs[key]
-        return args
+    def needs(self, param: str, key: str) -> str:
+        return f"The scoring prompt of {self.name} needs {{{param}}} (input {key!r})"
 
     def messages(self, arguments: dict[str, Any]) -> list[dict]:
         """The messages sent to the judge for these arguments."""

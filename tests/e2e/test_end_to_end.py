@@ -8,6 +8,7 @@ import pytest
 
 from scoring.engine.actors import dispatch_job
 from scoring.models import Feedback, ScoringJob, ScoringTask
+from tests import factories
 from tests.conftest import basic, wait_for
 
 pytestmark = pytest.mark.slow
@@ -60,13 +61,7 @@ def ingest_calls(http, outputs: dict[str, object]) -> None:
 
 
 def publish_scorer(http, class_name: str) -> str:
-    val = {
-        "_type": class_name,
-        "_class_name": class_name,
-        "_bases": ["Scorer", "Object", "BaseModel"],
-        "name": None,
-        "column_map": None,
-    }
+    val = factories.scorer_val(class_name)
     response = http.post("/obj/create", json={"obj": {"project_id": PROJECT, "object_id": class_name, "val": val}})
     assert response.status_code == 200, response.text
     return f"weave:///{PROJECT}/object/{class_name}:{response.json()['digest']}"

@@ -16,15 +16,10 @@ from tests.fakes.openai_server import FakeOpenAI, answer, rate_limited, server_e
 from tests.fakes.remote_scorer import FakeRemoteScorer
 
 pytestmark = pytest.mark.slow
+pytest_plugins = ["tests.fakes.fixtures"]
 
 Status = ScoringTask.Status
 RETRY_FAST = {"SCORING_RETRY_BASE_DELAY": "0.1", "SCORING_RETRY_MAX_DELAY": "0.5", "SCORING_MAX_ATTEMPTS": "3"}
-
-
-@pytest.fixture
-def provider():
-    with FakeOpenAI(api_key=FAKE_OPENAI_KEY) as server:
-        yield server
 
 
 @pytest.fixture
@@ -71,18 +66,18 @@ def finished(job):
     )
 
 
-def test_llm_judge_scores_and_records_what_it_asked(user, provider, run_worker):
+def test_llm_judge_scores_and_records_what_it_asked(user, fake_openai, run_worker):
     """The judge's JSON answer is the score; the scoring call records the arguments and the token
     usage under the model id; the provider got the formatted prompt and the model's parameters."""
     factories.call(call_id="c1", output="4", inputs={"question": "2+2?"})
-    provider.script(
+    fake_openai.script(
         answer(
             '{"correct": true, "reason": "arithmetic"}',
             usage={"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
         )
     )
     job = submit(user, ["c1"], [publish_judge()])
-    run_worker(**provider.provider_env("openai"))
+    run_worker(**fake_openai.provider_env("openai"))
     wait_for(finished(job), timeout=60, message="the judge task")
 
     feedback = Feedback.objects.get()
@@ -91,39 +86,39 @@ def test_llm_judge_scores_and_records_what_it_asked(user, provider, run_worker):
     scoring_call = Call.objects.get(call_id=feedback.call_ref.rsplit("/", 1)[1])
     assert scoring_call.summary["usage"]["openai/gpt-4o-mini"]["total_tokens"] == 18
     assert scoring_call.inputs["question"] == "2+2?"
-    sent = provider.completions[0].json
+    sent = fake_openai.completions[0].json
     assert sent["model"] == "gpt-4o-mini"
     assert sent["temperature"] == 0.0
     assert sent["response_format"] == {"type": "json_object"}
     assert sent["messages"][-1] == {"role": "user", "content": "Question: 2+2?\nAnswer: 4\nJSON please."}
 
 
-def test_rate_limits_and_server_errors_are_retried(user, provider, run_worker):
+def test_rate_limits_and_server_errors_are_retried(user, fake_openai, run_worker):
     """429 (with Retry-After) and 500 are retried; the task waits, counts its attempts, and
     succeeds once the provider answers."""
     factories.call(call_id="c1", output="4", inputs={"question": "2+2?"})
-    provider.script(rate_limited(retry_after="0.2"), server_error(503), answer('{"correct": true}'))
+    fake_openai.script(rate_limited(retry_after="0.2"), server_error(503), answer('{"correct": true}'))
     job = submit(user, ["c1"], [publish_judge()])
-    run_worker(**provider.provider_env("openai"))
+    run_worker(**fake_openai.provider_env("openai"))
     wait_for(finished(job), timeout=60, message="the retried judge task")
 
     task = ScoringTask.objects.get(job=job)
     assert (task.status, task.attempts) == (Status.SUCCEEDED, 3)
     assert Feedback.objects.get().payload == {"output": {"correct": True}}
-    assert len(provider.completions) == 3
+    assert len(fake_openai.completions) == 3
     # Each retry waited for its delay: Retry-After (0.2 s), then at least half the backoff cap
     # (base 0.1 s x 2 for the second attempt).
-    first, second, third = (request.received_at for request in provider.completions)
+    first, second, third = (request.received_at for request in fake_openai.completions)
     assert second - first >= 0.2
     assert third - second >= 0.1
 
 
-def test_provider_that_keeps_failing_fails_the_task_with_its_reason(user, provider, run_worker):
+def test_provider_that_keeps_failing_fails_the_task_with_its_reason(user, fake_openai, run_worker):
     """After the last attempt the task fails with the provider's error; no score is stored."""
     factories.call(call_id="c1", output="4", inputs={"question": "2+2?"})
-    provider.script(*[server_error(500, "overloaded, sorry")] * 5)
+    fake_openai.script(*[server_error(500, "overloaded, sorry")] * 5)
     job = submit(user, ["c1"], [publish_judge()])
-    run_worker(**provider.provider_env("openai"))
+    run_worker(**fake_openai.provider_env("openai"))
     wait_for(finished(job), timeout=60, message="the failing judge task")
 
     task = ScoringTask.objects.get(job=job)
@@ -156,12 +151,12 @@ def test_provider_4xx_fails_at_once_and_the_key_never_leaks(user, run_worker):
         assert FAKE_OPENAI_KEY not in stored
 
 
-def test_unparseable_judge_answer_is_a_failure_with_the_raw_answer(user, provider, run_worker):
+def test_unparseable_judge_answer_is_a_failure_with_the_raw_answer(user, fake_openai, run_worker):
     """A judge answer that is not the JSON asked for fails the task, quoting the answer."""
     factories.call(call_id="c1", output="4", inputs={"question": "2+2?"})
-    provider.script(answer("I think it is correct."))
+    fake_openai.script(answer("I think it is correct."))
     job = submit(user, ["c1"], [publish_judge()])
-    run_worker(**provider.provider_env("openai"))
+    run_worker(**fake_openai.provider_env("openai"))
     wait_for(finished(job), timeout=60, message="the judge task")
     task = ScoringTask.objects.get(job=job)
     assert (task.status, task.error_type) == (Status.FAILED, "JudgeAnswerNotJSON")
@@ -169,17 +164,17 @@ def test_unparseable_judge_answer_is_a_failure_with_the_raw_answer(user, provide
     assert Feedback.objects.count() == 0
 
 
-def test_missing_prompt_argument_names_it(user, provider, run_worker):
+def test_missing_prompt_argument_names_it(user, fake_openai, run_worker):
     """A prompt placeholder that is not among the call's inputs fails the task, naming it."""
     factories.call(call_id="c1", output="4", inputs={"question": "2+2?"})
     job = submit(user, ["c1"], [publish_judge(prompt="Expected {expected}, got {output}")])
-    run_worker(**provider.provider_env("openai"))
+    run_worker(**fake_openai.provider_env("openai"))
     wait_for(finished(job), timeout=60, message="the judge task")
     task = ScoringTask.objects.get(job=job)
     assert task.error_type == "MissingArgument"
     assert "'expected'" in task.error_message
     assert "question" in task.error_message
-    assert provider.completions == []
+    assert fake_openai.completions == []
 
 
 def test_per_provider_limit_holds_across_worker_processes(user, run_worker):
