@@ -5,7 +5,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import MD5
 
 
 class Project(models.Model):
@@ -71,6 +72,20 @@ class Call(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "call_id"], name="call_project_id_uniq")]
+        indexes = [
+            # The calls page: newest first, paged by keyset on (started_at, call_id), and the same
+            # per op; the call page draws its trace. Op names are unbounded text, longer than a
+            # btree entry may be, so the op index holds their MD5.
+            models.Index("project", F("started_at").desc(), F("call_id").desc(), name="call_project_started_idx"),
+            models.Index(
+                "project",
+                MD5("op_name"),
+                F("started_at").desc(),
+                F("call_id").desc(),
+                name="call_project_op_started_idx",
+            ),
+            models.Index(fields=["project", "trace_id"], name="call_project_trace_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.call_id

@@ -52,6 +52,8 @@ RULES = [
     ("scoring.weave", "scoring.engine", "the Weave vocabulary depends on no flow"),
     ("scoring.weave", "rest_framework", "the Weave vocabulary knows no HTTP of ours"),
     ("scoring.errors", "rest_framework", "the app's errors are its own"),
+    ("scoring.web", "scoring.engine", "pages read through selectors and write through services"),
+    ("scoring.web", "rest_framework", "pages are Django views, not the API"),
 ]
 
 
@@ -68,14 +70,19 @@ def test_layer_never_imports(layer, forbidden, why):
     assert not broken, f"{why}: " + "; ".join(broken)
 
 
-def test_only_urls_import_the_api_layer():
-    """Nothing imports the API layer but its own modules (and the project's urls)."""
+# The pages' template tags are part of the pages.
+REQUEST_LAYERS = {"scoring.api": ("scoring.api",), "scoring.web": ("scoring.web", "scoring.templatetags")}
+
+
+@pytest.mark.parametrize("layer", REQUEST_LAYERS)
+def test_only_urls_import_the_request_layers(layer):
+    """Nothing imports the API or the pages but their own modules (and the project's urls)."""
     broken = sorted(
         f"{module} imports {name}"
         for module, names in MODULES.items()
-        if not within(module, "scoring.api")
+        if not any(within(module, own) for own in REQUEST_LAYERS[layer])
         for name in names
-        if within(name, "scoring.api")
+        if within(name, layer)
     )
     assert not broken, "; ".join(broken)
 

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, Min
 
 from scoring.errors import NotFound
 from scoring.models import TASK_UNFINISHED, JobStatus, ScoringJob, ScoringTask
@@ -24,6 +24,10 @@ class JobProgress:
     @property
     def unfinished(self) -> int:
         return sum(self.counts[s] for s in TASK_UNFINISHED)
+
+    @property
+    def finished(self) -> int:
+        return self.total - self.unfinished
 
     @property
     def status(self) -> JobStatus:
@@ -101,3 +105,58 @@ def job_tasks(*, job_id, status: str | None = None, after: int | None = None, li
     if after is not None:
         tasks = tasks.filter(pk__gt=after)
     return list(tasks[:limit])
+
+
+@dataclass(frozen=True)
+class JobRow:
+    job: ScoringJob
+    progress: JobProgress
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """The failed tasks of a job that share an error type: how many, a message, a few calls."""
+
+    error_type: str
+    count: int
+    message: str
+    call_ids: list[str]
+
+
+def project_jobs(*, project, scorer_ref: str | None = None, limit: int = 50) -> list[JobRow]:
+    """The project's latest jobs (those using a scorer ref, when given) with their progress: the
+    stamped counts of finished jobs, one grouped count for the others."""
+    jobs = ScoringJob.objects.filter(project=project).select_related("user").order_by("-created_at")
+    if scorer_ref:
+        jobs = jobs.filter(scorer_refs__contains=[scorer_ref])
+    jobs = list(jobs[:limit])
+    live = jobs_progress(job_ids=[j.pk for j in jobs if not j.final_counts])
+    rows = []
+    for job in jobs:
+        if job.final_counts:
+            counts = {**_empty_counts(), **{k: v for k, v in job.final_counts.items() if k in Status.values}}
+            rows.append(JobRow(job, JobProgress(counts)))
+        else:
+            rows.append(JobRow(job, live[job.pk]))
+    return rows
+
+
+def job_in_project(*, project, job_id) -> ScoringJob | None:
+    return ScoringJob.objects.select_related("project", "user").filter(project=project, pk=job_id).first()
+
+
+def job_failures(*, job_id, groups: int = 20, examples: int = 3) -> list[FailureGroup]:
+    """The job's failures grouped by error type, largest group first."""
+    failed = ScoringTask.objects.filter(job_id=job_id, status=Status.FAILED)
+    counted = (
+        failed.values("error_type").annotate(n=Count("id"), message=Min("error_message")).order_by("-n", "error_type")
+    )
+    result = []
+    for row in counted[:groups]:
+        call_ids = list(
+            failed.filter(error_type=row["error_type"])
+            .order_by("pk")
+            .values_list("call__call_id", flat=True)[:examples]
+        )
+        result.append(FailureGroup(row["error_type"] or "error", row["n"], row["message"], call_ids))
+    return result

@@ -95,3 +95,12 @@ def object_read(*, user, project_id: str, object_id: str, version: str) -> Objec
     if obj is None:
         raise NotFound(f"Object {object_id}:{version} not found in project {project_id}.")
     return obj
+
+
+def object_versions(*, project: Project, object_id: str) -> list[Object]:
+    """Every live version of an object, newest first."""
+    return list(
+        Object.objects.filter(project=project, object_id=object_id, deleted_at__isnull=True)
+        .only("object_id", "digest", "version_index", "is_latest", "created_at", "kind", "leaf_object_class")
+        .order_by("-version_index")
+    )

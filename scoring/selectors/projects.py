@@ -1,7 +1,11 @@
 """Projects: parsing `entity/name`, the project rule, and reading a project a user may see."""
 
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+
 from scoring.errors import PermissionDenied, RequestValidationError, error
-from scoring.models import Project
+from scoring.models import Call, Feedback, Project
 
 NAME_MAX = Project._meta.get_field("name").max_length
 
@@ -38,4 +42,46 @@ def project_check(*, user, project_id: str, loc=("body", "project_id")) -> tuple
 def project_for_read(*, user, project_id: str, loc=("body", "project_id")) -> Project | None:
     """The project if it exists and the user may read it (None if it does not exist yet)."""
     entity, name = project_check(user=user, project_id=project_id, loc=loc)
+    return Project.objects.filter(entity=entity, name=name).first()
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    project: Project
+    calls: int
+    scores: int
+    running_jobs: int
+
+
+def projects_for_user(*, user) -> list[ProjectSummary]:
+    """The projects the user may see under the project rule, with counts of calls, scores and
+    unfinished jobs."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return []
+    projects = Project.objects.all()
+    if not user.is_superuser:
+        entities = [user.get_username(), *user.groups.values_list("name", flat=True)]
+        projects = projects.filter(entity__in=entities)
+    projects = projects.order_by("entity", "name").annotate(
+        running_jobs=Count("scoring_jobs", filter=Q(scoring_jobs__finished_at__isnull=True), distinct=True)
+    )
+    summaries = []
+    for project in projects[:200]:
+        # Separate counts: joining calls and feedback in one query would multiply the rows.
+        summaries.append(
+            ProjectSummary(
+                project=project,
+                calls=Call.objects.filter(project=project, deleted_at__isnull=True).count(),
+                scores=Feedback.objects.filter(project=project, feedback_type__startswith="wandb.runnable.").count(),
+                running_jobs=project.running_jobs,
+            )
+        )
+    return summaries
+
+
+def project_for_page(*, user, entity: str, name: str) -> Project | None:
+    """The project, if it exists and the user may see it; None otherwise, so that pages answer 404
+    alike for a project that does not exist and one of somebody else."""
+    if not user_may_access(user, entity):
+        return None
     return Project.objects.filter(entity=entity, name=name).first()

@@ -45,13 +45,15 @@ def without_descriptions(value):
 
 
 def api_routes() -> set[str]:
-    """Every API route, spelled as OpenAPI spells paths (`{param}`); the admin, the docs and the
-    JSON 404 for unknown routes aside."""
+    """Every API route, spelled as OpenAPI spells paths (`{param}`); the admin, the docs, the pages
+    for people and the JSON 404 for unknown routes aside."""
     routes = set()
 
     def walk(patterns, prefix):
         for pattern in patterns:
             route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver) and getattr(pattern.urlconf_name, "__name__", "") == "scoring.web.urls":
+                continue
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, route)
             elif isinstance(pattern, URLPattern) and pattern.callback is not json_not_found:
@@ -121,7 +123,9 @@ def test_docs_page_uses_only_local_assets(client, db):
     for asset in assets:
         if asset.startswith("/static/"):
             assert finders.find(asset.removeprefix("/static/")), asset
-    assert "/openapi.json" in html
+    # Swagger UI is started by a script from this server, so that the CSP needs no inline script.
+    script = client.get("/docs", {"script": ""})
+    assert "/openapi.json" in script.content.decode()
 
 
 @pytest.mark.slow
