@@ -237,7 +237,11 @@ LOGGING = {
 #                    "concurrency": N}; e.g. {"local": {"base_url": "http://127.0.0.1:8000/v1"}}.
 # OPENAI_API_KEY, OPENAI_BASE_URL  shorthand for the "openai" provider.
 # SCORING_OUTBOUND_ALLOWLIST  comma-separated CIDRs, IPs or host names that remote scorers may
-#                    reach although they are loopback/private (e.g. "127.0.0.1" in tests).
+#                    reach although they are loopback/private (e.g. "127.0.0.1" in tests), each
+#                    optionally with a port ("10.0.0.5:8080", "[fd00::5]:8080"); an entry without
+#                    a port opens every port of that host.
+# SCORING_OUTBOUND_CREDENTIALS  JSON object: origin ("https://host:port") -> {"bearer": token}
+#                    and/or {"headers": {name: value}}; sent only to that exact origin.
 
 
 def _scoring_providers() -> dict:
@@ -267,9 +271,27 @@ SCORING_PROVIDER_SLOT_TTL = env_int("SCORING_PROVIDER_SLOT_TTL", 600)
 # Seconds: reading a provider's answer, and connecting to any outbound host.
 SCORING_HTTP_TIMEOUT = float(os.environ.get("SCORING_HTTP_TIMEOUT", "60"))
 SCORING_HTTP_CONNECT_TIMEOUT = float(os.environ.get("SCORING_HTTP_CONNECT_TIMEOUT", "10"))
-# Remote scorers: read timeout (Weave's is 30 s) and an optional bearer token sent to every endpoint.
+# Remote scorers: read timeout (Weave's is 30 s).
 SCORING_REMOTE_SCORER_TIMEOUT = float(os.environ.get("SCORING_REMOTE_SCORER_TIMEOUT", "30"))
-SCORING_REMOTE_SCORER_BEARER_TOKEN = os.environ.get("SCORING_REMOTE_SCORER_BEARER_TOKEN", "")
+if os.environ.get("SCORING_REMOTE_SCORER_BEARER_TOKEN"):
+    # A token sent to every endpoint reaches endpoints a tenant chose; it must name its origin.
+    raise ImproperlyConfigured(
+        "SCORING_REMOTE_SCORER_BEARER_TOKEN was removed: bind the token to its endpoint's origin with "
+        'SCORING_OUTBOUND_CREDENTIALS=\'{"https://scorer.example:443": {"bearer": "..."}}\'.'
+    )
+
+
+def _outbound_credentials() -> dict:
+    try:
+        config = json.loads(os.environ.get("SCORING_OUTBOUND_CREDENTIALS") or "{}")
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"SCORING_OUTBOUND_CREDENTIALS must be a JSON object: {exc.msg}") from None
+    if not isinstance(config, dict):
+        raise ImproperlyConfigured('SCORING_OUTBOUND_CREDENTIALS must map origins to {"bearer": ...} objects.')
+    return config
+
+
+SCORING_OUTBOUND_CREDENTIALS = _outbound_credentials()
 SCORING_OUTBOUND_ALLOWLIST = [
     entry.strip() for entry in os.environ.get("SCORING_OUTBOUND_ALLOWLIST", "").split(",") if entry.strip()
 ]
