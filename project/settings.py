@@ -221,6 +221,11 @@ SCORING_RECONCILE_GRACE_SECONDS = float(os.environ.get("SCORING_RECONCILE_GRACE_
 SCORING_RETRY_BASE_DELAY = float(os.environ.get("SCORING_RETRY_BASE_DELAY", "1"))
 SCORING_RETRY_MAX_DELAY = float(os.environ.get("SCORING_RETRY_MAX_DELAY", "60"))
 
+# What one scoring may allocate from a tenant's data: a judge's rendered prompt (characters), and
+# the text a built-in scorer compares or parses (characters of output and of each input).
+SCORING_JUDGE_PROMPT_MAX_CHARS = env_int("SCORING_JUDGE_PROMPT_MAX_CHARS", 200_000)
+SCORING_SCORER_INPUT_MAX_CHARS = env_int("SCORING_SCORER_INPUT_MAX_CHARS", 1_000_000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -69,6 +69,12 @@ class RemoteScorer(Scorer):
 
     def __init__(self, val: dict, resolve: RefResolver | None = None):
         super().__init__(val, resolve)
+        self.endpoint_url = val["endpoint_url"].strip()
+        self.config = val.get("config")
+
+    @classmethod
+    def validate(cls, val: dict) -> None:
+        super().validate(val)
         url = val.get("endpoint_url")
         url = url.strip() if isinstance(url, str) else ""
         try:
@@ -81,8 +87,6 @@ class RemoteScorer(Scorer):
         config = val.get("config")
         if config is not None and not isinstance(config, dict):
             raise ScorerConfigError("RemoteScorer config must be an object")
-        self.endpoint_url = url
-        self.config = config
 
     def request_body(self, context: ScoringContext) -> dict:
         """The schema_version 1 request for this call."""
