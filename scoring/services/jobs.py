@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from scoring.errors import RequestValidationError, error
 from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
-from scoring.scorers import scorer_class_for, supported_classes
+from scoring.scorers import ScorerConfigError, scorer_class_for, scorer_validate, supported_classes
 from scoring.selectors.jobs import job_progress
 from scoring.selectors.objects import VERSION_INDEX
 from scoring.selectors.projects import project_for_read
@@ -127,6 +127,11 @@ def _pick_version(ref: ObjectRef, versions: list[Object]) -> Object | _ScorerRef
             f"supported classes: {', '.join(supported_classes())}",
             "scorer_class_unsupported",
         )
+    try:
+        scorer_validate(obj.val)
+    except ScorerConfigError as exc:
+        uri = object_ref_uri(ref.project_id, ref.name, obj.digest)
+        return _ScorerRefProblem(f"Scorer {uri} cannot run: {exc}", "scorer_invalid")
     return obj
 
 
