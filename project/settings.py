@@ -162,6 +162,13 @@ SPECTACULAR_SETTINGS = {
 }
 
 
+def cache_settings(url: str) -> dict:
+    """The shared cache (failed-login counters): Redis when one is named, else this process's memory."""
+    if urlsplit(url).scheme in {"redis", "rediss", "unix"}:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "scoring"}
+    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+
 def broker_settings(url: str) -> dict:
     """The django_dramatiq broker configuration for a redis:// or amqp:// URL."""
     scheme = urlsplit(url).scheme
@@ -187,6 +194,18 @@ def broker_settings(url: str) -> dict:
 
 BROKER_URL = os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0")
 DRAMATIQ_BROKER = broker_settings(BROKER_URL)
+# CACHE_URL defaults to the broker's Redis (its keys are prefixed "scoring:"); with RabbitMQ,
+# set it to a Redis URL so that every web worker shares the failed-login counters.
+CACHES = {"default": cache_settings(os.environ.get("CACHE_URL") or BROKER_URL)}
+
+# API authentication. Password login on API routes runs the password hasher per request, so it is
+# off unless asked for; failed attempts are counted per client address and per username over
+# SCORING_AUTH_FAILURE_WINDOW seconds, and past their limit refused with 429 and Retry-After.
+SCORING_API_PASSWORD_LOGIN = env_bool("SCORING_API_PASSWORD_LOGIN")
+SCORING_AUTH_FAILURES_PER_ADDRESS = env_int("SCORING_AUTH_FAILURES_PER_ADDRESS", 30)
+SCORING_AUTH_FAILURES_PER_USERNAME = env_int("SCORING_AUTH_FAILURES_PER_USERNAME", 5)
+SCORING_AUTH_FAILURE_WINDOW = env_int("SCORING_AUTH_FAILURE_WINDOW", 300)
+SCORING_AUTH_THROTTLE_CACHE = "default"
 DRAMATIQ_AUTODISCOVER_MODULES = ["engine.actors"]
 
 # Scoring limits and behaviour.
