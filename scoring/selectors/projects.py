@@ -1,5 +1,7 @@
 """Projects: parsing `entity/name`, the project rule, and reading a project a user may see."""
 
+from django.db.models import Q
+
 from scoring.errors import PermissionDenied, RequestValidationError, error
 from scoring.models import Project
 
@@ -39,3 +41,14 @@ def project_for_read(*, user, project_id: str, loc=("body", "project_id")) -> Pr
     """The project if it exists and the user may read it (None if it does not exist yet)."""
     entity, name = project_check(user=user, project_id=project_id, loc=loc)
     return Project.objects.filter(entity=entity, name=name).first()
+
+
+def projects_visible_q(user, prefix: str = "") -> Q:
+    """The project rule as a filter on a queryset whose project is reached by `prefix`
+    (`"project__"` for a job, `"job__project__"` for a task, `""` for projects themselves)."""
+    if user.is_superuser:
+        return Q()
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    entities = [user.get_username(), *user.groups.values_list("name", flat=True)]
+    return Q(**{f"{prefix}entity__in": entities})
