@@ -14,6 +14,7 @@ from scoring.scorers import ScorerConfigError, scorer_class_for, scorer_validate
 from scoring.selectors.jobs import job_progress
 from scoring.selectors.objects import VERSION_INDEX
 from scoring.selectors.projects import project_for_read
+from scoring.services.projects import project_for_write
 from scoring.weave.ids import wb_user_id_for
 from scoring.weave.refs import InvalidRef, ObjectRef, object_ref_uri, parse_object_ref
 
@@ -164,7 +165,7 @@ def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[
 
     with transaction.atomic():
         job = ScoringJob.objects.create(
-            project=project,
+            project=project or project_for_write(user=user, project_id=project_id),
             user=user,
             wb_user_id=wb_user_id_for(user),
             client_wb_user_id=request.get("wb_user_id"),
