@@ -1,6 +1,7 @@
 """Weave's call queries: `POST /calls/stream_query` (the matching calls as JSON lines, streamed)
 and `POST /calls/query_stats` (`{count}`)."""
 
+import itertools
 import json
 
 from django.http import StreamingHttpResponse
@@ -91,8 +92,12 @@ class CallsStreamQueryApi(APIView):
             offset=data.get("offset"),
             include_feedback=bool(data.get("include_feedback")),
         )
+        # The query runs here, before the first byte: a failure is still an ordinary error answer.
+        calls = iter(calls)
+        first = next(calls, None)
+        lines = itertools.chain(() if first is None else (first,), calls)
         return StreamingHttpResponse(
-            (json.dumps(call).encode() + b"\n" for call in calls), content_type=JSONLinesRenderer.media_type
+            (json.dumps(call).encode() + b"\n" for call in lines), content_type=JSONLinesRenderer.media_type
         )
 
 

@@ -3,7 +3,8 @@
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.api.fields import StrictListField, StrictObjectSerializer, StrictStringField
+from scoring.api.fields import StrictListField, StrictObjectSerializer, StrictStringField, WeaveStringField
+from scoring.models import ScoringJob
 from scoring.services.jobs import job_submit
 
 
@@ -12,7 +13,9 @@ class CallsScoreApi(APIView):
         project_id = StrictStringField()
         call_ids = StrictListField(child=StrictStringField())
         scorer_refs = StrictListField(child=StrictStringField())
-        wb_user_id = StrictStringField(required=False, allow_null=True)
+        wb_user_id = WeaveStringField(
+            max_length=ScoringJob._meta.get_field("client_wb_user_id").max_length, required=False, allow_null=True
+        )
 
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)

@@ -105,10 +105,30 @@ def _text_problem(value: str) -> str | None:
     """Why the database cannot store this string, or None."""
     if "\x00" in value:
         return "String should not contain NUL (\\u0000) characters"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "String should not contain lone surrogates"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "String should not contain lone surrogates"
+    return None
+
+
+def unstorable_string(value) -> tuple[tuple, str] | None:
+    """(path, message) of the first string, key or value, in a parsed JSON document that the
+    database cannot store, or None. Linear, iterative (any depth) and cheap on clean text."""
+    stack = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if problem := _text_problem(item):
+                return path, problem
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and (problem := _text_problem(key)):
+                    return (*path, key), problem
+                stack.append(((*path, key), child))
+        elif isinstance(item, list):
+            stack.extend(((*path, index), child) for index, child in enumerate(item))
     return None
 
 

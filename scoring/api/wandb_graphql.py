@@ -4,6 +4,7 @@ and projects: `project(name, entityName)`, the `upsertModel` mutation that creat
 Requests are parsed, validated and executed by graphql-core against the schema below, so an
 unknown field or a malformed query gets GraphQL errors, as from W&B."""
 
+import logging
 from contextlib import contextmanager
 from functools import cache
 
@@ -12,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.api.fields import JsonObjectField, StrictStringField, WeaveObjectSerializer
+from scoring.api.fields import JsonObjectField, StrictStringField, WeaveObjectSerializer, unstorable_string
 from scoring.errors import PermissionDenied, RequestValidationError
 from scoring.selectors.projects import project_for_read, user_may_access
 from scoring.services.projects import project_for_write
@@ -69,6 +70,7 @@ type ServerInfo {
   frontendHost: String
 }
 """
+logger = logging.getLogger(__name__)
 PERMISSION_ERROR = "PERMISSION_ERROR"  # the code the weave client looks for
 
 
@@ -107,6 +109,10 @@ class Root:
         return {"model": _project(project), "inserted": None}
 
     def entity(self, info, name: str):
+        if unstorable_string(name) is not None:
+            raise GraphQLError(
+                "entity name must not contain NUL or lone surrogates", extensions={"code": "BAD_USER_INPUT"}
+            )
         return _entity(name, read_only=not user_may_access(self.user, name))
 
     def serverInfo(self, info):
@@ -160,4 +166,10 @@ class GraphqlApi(APIView):
             variable_values=data.get("variables"),
             operation_name=data.get("operationName"),
         )
+        for problem in result.errors or ():
+            if problem.original_error is not None and not isinstance(problem.original_error, GraphQLError):
+                # Whatever a resolver raised unexpectedly (a database error) stays in the log: its
+                # text describes the server, not the request.
+                logger.error("GraphQL resolver failed", exc_info=problem.original_error)
+                problem.message = "Internal error while resolving this field."
         return Response(self.OutputSerializer(result.formatted).data)
