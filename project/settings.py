@@ -126,6 +126,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # Large scoring jobs and call batches arrive as one JSON body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024 * 1024)
+# /file/create stores the file in the database: one file's bytes at most.
+SCORING_FILE_MAX_BYTES = env_int("SCORING_FILE_MAX_BYTES", 10 * 1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -12,6 +12,8 @@ from rest_framework.views import APIView
 from scoring.api.calls import CallReadApi
 from scoring.api.feedback import FeedbackQueryApi
 from scoring.api.fields import (
+    MAX_COLUMNS,
+    MAX_SORT_KEYS,
     JsonObjectField,
     NullableListField,
     ProjectIdField,
@@ -72,11 +74,13 @@ class CallsStreamQueryApi(APIView):
         project_id = ProjectIdField()
         filter = CallsFilterSerializer(required=False, allow_null=True)
         query = JsonObjectField(required=False, allow_null=True)
-        sort_by = NullableListField(child=FeedbackQueryApi.InputSerializer.SortBySerializer(), required=False)
+        sort_by = NullableListField(
+            child=FeedbackQueryApi.InputSerializer.SortBySerializer(), max_items=MAX_SORT_KEYS, required=False
+        )
         limit = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
         offset = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
-        columns = NullableListField(child=StrictStringField(), required=False)
-        expand_columns = NullableListField(child=StrictStringField(), required=False)
+        columns = NullableListField(child=StrictStringField(), max_items=MAX_COLUMNS, required=False)
+        expand_columns = NullableListField(child=StrictStringField(), max_items=MAX_COLUMNS, required=False)
         include_feedback = StrictBooleanField(required=False, allow_null=True)
 
     def post(self, request):
@@ -109,7 +113,7 @@ class CallsQueryStatsApi(APIView):
         filter = CallsFilterSerializer(required=False, allow_null=True)
         query = JsonObjectField(required=False, allow_null=True)
         limit = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
-        expand_columns = NullableListField(child=StrictStringField(), required=False)
+        expand_columns = NullableListField(child=StrictStringField(), max_items=MAX_COLUMNS, required=False)
         include_total_storage_size = StrictBooleanField(required=False, allow_null=True)
 
     class OutputSerializer(serializers.Serializer):

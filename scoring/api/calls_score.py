@@ -7,12 +7,16 @@ from scoring.api.fields import StrictListField, StrictObjectSerializer, StrictSt
 from scoring.models import ScoringJob
 from scoring.services.jobs import job_submit
 
+MAX_SCORE_CALL_IDS = 100_000
+MAX_SCORE_REFS = 1_000
+
 
 class CallsScoreApi(APIView):
     class InputSerializer(StrictObjectSerializer):
         project_id = StrictStringField()
-        call_ids = StrictListField(child=StrictStringField())
-        scorer_refs = StrictListField(child=StrictStringField())
+        # The pairs a job makes are capped by SCORING_MAX_PAIRS_PER_JOB; these bound the lists themselves.
+        call_ids = StrictListField(child=StrictStringField(), max_items=MAX_SCORE_CALL_IDS)
+        scorer_refs = StrictListField(child=StrictStringField(), max_items=MAX_SCORE_REFS)
         wb_user_id = WeaveStringField(
             max_length=ScoringJob._meta.get_field("client_wb_user_id").max_length, required=False, allow_null=True
         )

@@ -36,13 +36,25 @@ class StrictStringField(serializers.Field):
         return value
 
 
+# Caps on list parameters (docs/limits.md lists every one): a request bigger than these is split
+# by the client. Counted before any item is looked at, so an oversized list costs nothing.
+MAX_LIST_ITEMS = 10_000  # the default of every list parameter (filters, batches, refs)
+MAX_SORT_KEYS = 16  # sort_by
+MAX_COLUMNS = 1_000  # fields, columns, expand_columns
+
+
 class StrictListField(serializers.ListField):
-    """A JSON array, each item checked by `child`."""
+    """A JSON array of at most `max_items` items, each checked by `child`."""
 
     default_error_messages = {
         "required": "Field required",
         "list_type": "Input should be a valid list",
+        "too_long": "List should have at most {max_items} items after validation, not {length}",
     }
+
+    def __init__(self, *, max_items: int = MAX_LIST_ITEMS, **kwargs):
+        super().__init__(**kwargs)
+        self.max_items = max_items
 
     def validate_empty_values(self, data):
         if data is empty:
@@ -52,6 +64,8 @@ class StrictListField(serializers.ListField):
     def to_internal_value(self, data):
         if not isinstance(data, list):
             self.fail("list_type")
+        if len(data) > self.max_items:
+            self.fail("too_long", max_items=self.max_items, length=len(data))
         return super().to_internal_value(data)
 
 

@@ -8,7 +8,19 @@ import logging
 from contextlib import contextmanager
 from functools import cache
 
-from graphql import GraphQLError, GraphQLSchema, build_schema, graphql_sync
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    build_schema,
+    execute_sync,
+    parse,
+    validate,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -72,6 +84,70 @@ type ServerInfo {
 """
 logger = logging.getLogger(__name__)
 PERMISSION_ERROR = "PERMISSION_ERROR"  # the code the weave client looks for
+
+
+# One request's work is bounded before anything runs: tokens parsed, fields executed (every alias
+# and every fragment spread counted where it is used; each `project` costs a query) and depth.
+MAX_TOKENS = 2_000
+MAX_FIELDS = 100
+MAX_DEPTH = 8
+
+
+class _TooCostly(Exception):
+    pass
+
+
+def _check_cost(document) -> None:
+    """Refuse (GraphQLError) a document that would execute more than MAX_FIELDS fields or nest
+    deeper than MAX_DEPTH, fragments expanded where they are spread; stops counting at the limit."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    count = 0
+
+    def walk(selection_set, depth: int, spreading: frozenset) -> None:
+        nonlocal count
+        if depth > MAX_DEPTH:
+            raise _TooCostly(f"Query is nested deeper than {MAX_DEPTH} levels")
+        for selection in selection_set.selections:
+            count += 1
+            if count > MAX_FIELDS:
+                raise _TooCostly(f"Query selects more than {MAX_FIELDS} fields (aliases and fragments included)")
+            if isinstance(selection, FieldNode):
+                if selection.selection_set is not None:
+                    walk(selection.selection_set, depth + 1, spreading)
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set, depth, spreading)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in spreading or name not in fragments:
+                    continue  # a cycle or an unknown fragment: validation reports it
+                walk(fragments[name].selection_set, depth, spreading | {name})
+
+    try:
+        for definition in document.definitions:
+            if not isinstance(definition, FragmentDefinitionNode):
+                walk(definition.selection_set, 1, frozenset())
+    except _TooCostly as exc:
+        raise GraphQLError(str(exc), extensions={"code": "QUERY_TOO_COMPLEX"}) from None
+
+
+def run_graphql(query: str, *, root_value, context_value, variable_values, operation_name) -> ExecutionResult:
+    """Parse (at most MAX_TOKENS tokens), bound the cost, validate, then execute."""
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+        _check_cost(document)
+    except GraphQLError as exc:
+        return ExecutionResult(data=None, errors=[exc])
+    errors = validate(schema(), document)
+    if errors:
+        return ExecutionResult(data=None, errors=errors)
+    return execute_sync(
+        schema(),
+        document,
+        root_value=root_value,
+        context_value=context_value,
+        variable_values=variable_values,
+        operation_name=operation_name,
+    )
 
 
 @cache
@@ -158,8 +234,7 @@ class GraphqlApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = graphql_sync(
-            schema(),
+        result = run_graphql(
             data["query"],
             root_value=Root(request.user),
             context_value=request,
