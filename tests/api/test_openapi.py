@@ -111,7 +111,8 @@ def test_weave_bodies_are_typed(schema):
 
 
 def test_docs_page_uses_only_local_assets(client, db):
-    """/docs is Swagger UI whose scripts and styles come from this server's static files."""
+    """/docs is Swagger UI whose scripts and styles come from this server's static files, and
+    whose start-up script (served apart, no inline script) loads /openapi.json."""
     response = client.get("/docs")
     assert response.status_code == 200
     html = response.content.decode()
@@ -121,7 +122,8 @@ def test_docs_page_uses_only_local_assets(client, db):
     for asset in assets:
         if asset.startswith("/static/"):
             assert finders.find(asset.removeprefix("/static/")), asset
-    assert "/openapi.json" in html
+    assert "<script>" not in html
+    assert "/openapi.json" in client.get("/docs?script=").content.decode()
 
 
 @pytest.mark.slow

@@ -78,3 +78,13 @@ def test_check_deploy_is_clean_with_the_documented_https_settings(db):
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pages_carry_a_content_security_policy(live_server):
+    """Every answer carries a CSP that forbids inline scripts and framing."""
+    import httpx
+
+    policy = httpx.get(f"{live_server.url}/health").headers["Content-Security-Policy"]
+
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in policy
