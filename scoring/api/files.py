@@ -111,7 +111,8 @@ class FileCreateApi(APIView):
 
     def post(self, request):
         # A multipart form holds lists of values: one value per field (the last) is read.
-        serializer = self.InputSerializer(data=request.data.dict())
+        form = request.data  # a QueryDict, or an empty dict for a body without a form
+        serializer = self.InputSerializer(data=form.dict() if hasattr(form, "dict") else dict(form))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         project = project_for_write(user=request.user, project_id=data["project_id"])

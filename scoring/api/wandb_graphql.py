@@ -8,6 +8,7 @@ import logging
 from contextlib import contextmanager
 from functools import cache
 
+from drf_spectacular.utils import extend_schema_field
 from graphql import (
     ExecutionResult,
     FieldNode,
@@ -220,6 +221,11 @@ def _entity(name: str, *, read_only: bool) -> dict:
     return {"id": name, "name": name, "readOnly": read_only}
 
 
+@extend_schema_field({"type": "object"})
+class GraphqlData(serializers.JSONField):
+    """The `data` of a GraphQL answer: an object, or null when the request was refused."""
+
+
 class GraphqlApi(APIView):
     class InputSerializer(WeaveObjectSerializer):
         query = StrictStringField()
@@ -227,7 +233,7 @@ class GraphqlApi(APIView):
         operationName = StrictStringField(required=False, allow_null=True)
 
     class OutputSerializer(serializers.Serializer):
-        data = serializers.JSONField(allow_null=True)
+        data = GraphqlData(allow_null=True)
         errors = serializers.ListField(child=serializers.JSONField(), required=False)
 
     def post(self, request):
