@@ -21,7 +21,7 @@ ENV = {
     **os.environ,
     "DATABASE_URL": DATABASE_URL,
     "BROKER_URL": BROKER_URL,
-    "SECRET_KEY": "bench-only",
+    "SECRET_KEY": "bench-only-not-secret-0123456789abcdefghijklmnopqrstuvwxyz",
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "DJANGO_SETTINGS_MODULE": "project.settings",
     "LOG_LEVEL": "WARNING",

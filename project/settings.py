@@ -37,10 +37,33 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "local-development-only-not-secret"
+elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")):
+    # Django's own bar (check security.W009): session and CSRF tokens are signed with this key.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for production: use at least 50 random characters, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+    )
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
 if not ALLOWED_HOSTS and DEBUG:
     ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+
+# HTTPS, for a deployment behind TLS (each is off by default so that plain-HTTP local use works);
+# `manage.py check --deploy` is clean with DEBUG off and these set as the README says.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE")
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE")
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+if env_bool("SECURE_PROXY_SSL_HEADER"):
+    # Only behind a proxy that sets X-Forwarded-Proto itself and strips it from clients.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -63,6 +86,7 @@ MIDDLEWARE = [
     # Static files straight from the WSGI process in production (after collectstatic).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
+    "scoring.api.middleware.RequestStringsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -71,6 +95,23 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): everything the pages, the admin and /docs load comes from
+# this server; scripts never inline, nothing framed, forms post only here. Inline style attributes
+# stay allowed: the admin's progress bars and Swagger UI use them (the pages themselves have none).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "project.urls"
 APPEND_SLASH = False
@@ -139,23 +180,10 @@ LOGIN_URL = "web-login"
 LOGIN_REDIRECT_URL = "web-home"
 LOGOUT_REDIRECT_URL = "web-home"
 
-# Everything the pages, the admin and /docs load comes from this server: no inline script or
-# style, no framing, forms post only here.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
-        "object-src": ["'none'"],
-        "base-uri": ["'none'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-    }
-}
-
 # Large scoring jobs and call batches arrive as one JSON body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024 * 1024)
+# /file/create stores the file in the database: one file's bytes at most.
+SCORING_FILE_MAX_BYTES = env_int("SCORING_FILE_MAX_BYTES", 10 * 1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -193,6 +221,13 @@ SPECTACULAR_SETTINGS = {
 }
 
 
+def cache_settings(url: str) -> dict:
+    """The shared cache (failed-login counters): Redis when one is named, else this process's memory."""
+    if urlsplit(url).scheme in {"redis", "rediss", "unix"}:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "scoring"}
+    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+
 def broker_settings(url: str) -> dict:
     """The django_dramatiq broker configuration for a redis:// or amqp:// URL."""
     scheme = urlsplit(url).scheme
@@ -218,6 +253,18 @@ def broker_settings(url: str) -> dict:
 
 BROKER_URL = os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0")
 DRAMATIQ_BROKER = broker_settings(BROKER_URL)
+# CACHE_URL defaults to the broker's Redis (its keys are prefixed "scoring:"); with RabbitMQ,
+# set it to a Redis URL so that every web worker shares the failed-login counters.
+CACHES = {"default": cache_settings(os.environ.get("CACHE_URL") or BROKER_URL)}
+
+# API authentication. Password login on API routes runs the password hasher per request, so it is
+# off unless asked for; failed attempts are counted per client address and per username over
+# SCORING_AUTH_FAILURE_WINDOW seconds, and past their limit refused with 429 and Retry-After.
+SCORING_API_PASSWORD_LOGIN = env_bool("SCORING_API_PASSWORD_LOGIN")
+SCORING_AUTH_FAILURES_PER_ADDRESS = env_int("SCORING_AUTH_FAILURES_PER_ADDRESS", 30)
+SCORING_AUTH_FAILURES_PER_USERNAME = env_int("SCORING_AUTH_FAILURES_PER_USERNAME", 5)
+SCORING_AUTH_FAILURE_WINDOW = env_int("SCORING_AUTH_FAILURE_WINDOW", 300)
+SCORING_AUTH_THROTTLE_CACHE = "default"
 DRAMATIQ_AUTODISCOVER_MODULES = ["engine.actors"]
 
 # Scoring limits and behaviour.
@@ -252,6 +299,11 @@ SCORING_RECONCILE_GRACE_SECONDS = float(os.environ.get("SCORING_RECONCILE_GRACE_
 SCORING_RETRY_BASE_DELAY = float(os.environ.get("SCORING_RETRY_BASE_DELAY", "1"))
 SCORING_RETRY_MAX_DELAY = float(os.environ.get("SCORING_RETRY_MAX_DELAY", "60"))
 
+# What one scoring may allocate from a tenant's data: a judge's rendered prompt (characters), and
+# the text a built-in scorer compares or parses (characters of output and of each input).
+SCORING_JUDGE_PROMPT_MAX_CHARS = env_int("SCORING_JUDGE_PROMPT_MAX_CHARS", 200_000)
+SCORING_SCORER_INPUT_MAX_CHARS = env_int("SCORING_SCORER_INPUT_MAX_CHARS", 1_000_000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -268,7 +320,11 @@ LOGGING = {
 #                    "concurrency": N}; e.g. {"local": {"base_url": "http://127.0.0.1:8000/v1"}}.
 # OPENAI_API_KEY, OPENAI_BASE_URL  shorthand for the "openai" provider.
 # SCORING_OUTBOUND_ALLOWLIST  comma-separated CIDRs, IPs or host names that remote scorers may
-#                    reach although they are loopback/private (e.g. "127.0.0.1" in tests).
+#                    reach although they are loopback/private (e.g. "127.0.0.1" in tests), each
+#                    optionally with a port ("10.0.0.5:8080", "[fd00::5]:8080"); an entry without
+#                    a port opens every port of that host.
+# SCORING_OUTBOUND_CREDENTIALS  JSON object: origin ("https://host:port") -> {"bearer": token}
+#                    and/or {"headers": {name: value}}; sent only to that exact origin.
 
 
 def _scoring_providers() -> dict:
@@ -298,9 +354,27 @@ SCORING_PROVIDER_SLOT_TTL = env_int("SCORING_PROVIDER_SLOT_TTL", 600)
 # Seconds: reading a provider's answer, and connecting to any outbound host.
 SCORING_HTTP_TIMEOUT = float(os.environ.get("SCORING_HTTP_TIMEOUT", "60"))
 SCORING_HTTP_CONNECT_TIMEOUT = float(os.environ.get("SCORING_HTTP_CONNECT_TIMEOUT", "10"))
-# Remote scorers: read timeout (Weave's is 30 s) and an optional bearer token sent to every endpoint.
+# Remote scorers: read timeout (Weave's is 30 s).
 SCORING_REMOTE_SCORER_TIMEOUT = float(os.environ.get("SCORING_REMOTE_SCORER_TIMEOUT", "30"))
-SCORING_REMOTE_SCORER_BEARER_TOKEN = os.environ.get("SCORING_REMOTE_SCORER_BEARER_TOKEN", "")
+if os.environ.get("SCORING_REMOTE_SCORER_BEARER_TOKEN"):
+    # A token sent to every endpoint reaches endpoints a tenant chose; it must name its origin.
+    raise ImproperlyConfigured(
+        "SCORING_REMOTE_SCORER_BEARER_TOKEN was removed: bind the token to its endpoint's origin with "
+        'SCORING_OUTBOUND_CREDENTIALS=\'{"https://scorer.example:443": {"bearer": "..."}}\'.'
+    )
+
+
+def _outbound_credentials() -> dict:
+    try:
+        config = json.loads(os.environ.get("SCORING_OUTBOUND_CREDENTIALS") or "{}")
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"SCORING_OUTBOUND_CREDENTIALS must be a JSON object: {exc.msg}") from None
+    if not isinstance(config, dict):
+        raise ImproperlyConfigured('SCORING_OUTBOUND_CREDENTIALS must map origins to {"bearer": ...} objects.')
+    return config
+
+
+SCORING_OUTBOUND_CREDENTIALS = _outbound_credentials()
 SCORING_OUTBOUND_ALLOWLIST = [
     entry.strip() for entry in os.environ.get("SCORING_OUTBOUND_ALLOWLIST", "").split(",") if entry.strip()
 ]

@@ -5,7 +5,7 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-os.environ.setdefault("SECRET_KEY", "test-suite-only-not-secret")
+os.environ.setdefault("SECRET_KEY", "test-suite-only-not-secret-" + "0123456789abcdefghijklmnopqrstuvwxyz")
 
 _missing = [name for name in ("DATABASE_URL", "BROKER_URL") if not os.environ.get(name)]
 if _missing:

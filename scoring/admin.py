@@ -20,6 +20,7 @@ from django_dramatiq.models import Task as DramatiqTask
 from scoring.errors import ApplicationError
 from scoring.models import ApiKey, Call, Feedback, JobStatus, Object, Project, ScoringJob, ScoringTask
 from scoring.selectors.jobs import JobProgress, job_progress, jobs_progress
+from scoring.selectors.projects import projects_visible_q
 from scoring.services.api_keys import api_key_revoke
 from scoring.services.jobs import job_cancel, job_retry_failed
 
@@ -27,6 +28,12 @@ Status = ScoringTask.Status
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    # How a row reaches its project, for the project rule ("" for Project itself).
+    project_path = "project__"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(projects_visible_q(request.user, self.project_path))
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -85,7 +92,13 @@ def progress_bar(progress: JobProgress) -> str:
 @admin.register(ScoringJob)
 class ScoringJobAdmin(ReadOnlyAdmin):
     list_display = ["id", "project", "user", "created_at", "status", "progress", "duration"]
-    list_filter = [JobStatusFilter, "project", "user", "created_at"]
+    # Only the projects and users of visible jobs are offered, not every name in the database.
+    list_filter = [
+        JobStatusFilter,
+        ("project", admin.RelatedOnlyFieldListFilter),
+        ("user", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    ]
     list_select_related = ["project", "user"]
     search_fields = ["id"]
     search_help_text = "A job id, a call id, or a scorer ref (weave:///…)."
@@ -132,7 +145,7 @@ class ScoringJobAdmin(ReadOnlyAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = get_object_or_404(ScoringJob, pk=object_id)
+        job = get_object_or_404(self.get_queryset(request), pk=object_id)
         failures = (
             ScoringTask.objects.filter(job=job, status=Status.FAILED)
             .values("error_type")
@@ -152,8 +165,10 @@ class ScoringJobAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def _action(self, request, job_id, action, verb):
-        job = get_object_or_404(ScoringJob, pk=job_id)
-        if request.method != "POST" or not self.has_view_permission(request, job):
+        # The queryset holds only jobs of projects the user may act on (the project rule).
+        job = get_object_or_404(self.get_queryset(request), pk=job_id)
+        if request.method != "POST" or not request.user.has_perm("scoring.change_scoringjob"):
+            self.message_user(request, "Changing a job needs the change permission on jobs.", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:scoring_scoringjob_change", args=[job.pk]))
         try:
             count = action(user=request.user, job_id=job.pk)
@@ -172,6 +187,7 @@ class ScoringJobAdmin(ReadOnlyAdmin):
 
 @admin.register(ScoringTask)
 class ScoringTaskAdmin(ReadOnlyAdmin):
+    project_path = "job__project__"
     list_display = ["id", "job", "call", "scorer", "status", "attempts", "error_type", "error", "finished_at"]
     list_filter = ["status"]
     list_select_related = ["call", "scorer"]
@@ -186,6 +202,7 @@ class ScoringTaskAdmin(ReadOnlyAdmin):
 
 @admin.register(Project)
 class ProjectAdmin(ReadOnlyAdmin):
+    project_path = ""
     list_display = ["entity", "name", "created_at"]
     search_fields = ["entity", "name"]
 
@@ -222,12 +239,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     actions = ["revoke"]
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(user=request.user)
+
     def has_add_permission(self, request, obj=None):
         return False  # keys are created with `manage.py createapikey`, which shows the key once
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
-        for api_key in queryset:
+        for api_key in queryset.filter(pk__in=self.get_queryset(request)):
             api_key_revoke(api_key=api_key)
 
 

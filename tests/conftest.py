@@ -20,6 +20,19 @@ from scoring.services.api_keys import api_key_create
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _fresh_failed_login_counters():
+    """Every test starts with no failed authentications counted against 127.0.0.1: the counters
+    live in the shared Redis cache, and tests deliberately fail to authenticate."""
+    import redis
+
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    keys = list(client.scan_iter(match="scoring:*:auth-fail:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 @pytest.fixture
 def make_user(db):
     def make(username="alice", **extra):

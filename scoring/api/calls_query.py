@@ -1,6 +1,7 @@
 """Weave's call queries: `POST /calls/stream_query` (the matching calls as JSON lines, streamed)
 and `POST /calls/query_stats` (`{count}`)."""
 
+import itertools
 import json
 
 from django.http import StreamingHttpResponse
@@ -11,6 +12,8 @@ from rest_framework.views import APIView
 from scoring.api.calls import CallReadApi
 from scoring.api.feedback import FeedbackQueryApi
 from scoring.api.fields import (
+    MAX_COLUMNS,
+    MAX_SORT_KEYS,
     JsonObjectField,
     NullableListField,
     ProjectIdField,
@@ -71,11 +74,13 @@ class CallsStreamQueryApi(APIView):
         project_id = ProjectIdField()
         filter = CallsFilterSerializer(required=False, allow_null=True)
         query = JsonObjectField(required=False, allow_null=True)
-        sort_by = NullableListField(child=FeedbackQueryApi.InputSerializer.SortBySerializer(), required=False)
+        sort_by = NullableListField(
+            child=FeedbackQueryApi.InputSerializer.SortBySerializer(), max_items=MAX_SORT_KEYS, required=False
+        )
         limit = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
         offset = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
-        columns = NullableListField(child=StrictStringField(), required=False)
-        expand_columns = NullableListField(child=StrictStringField(), required=False)
+        columns = NullableListField(child=StrictStringField(), max_items=MAX_COLUMNS, required=False)
+        expand_columns = NullableListField(child=StrictStringField(), max_items=MAX_COLUMNS, required=False)
         include_feedback = StrictBooleanField(required=False, allow_null=True)
 
     def post(self, request):
@@ -91,8 +96,12 @@ class CallsStreamQueryApi(APIView):
             offset=data.get("offset"),
             include_feedback=bool(data.get("include_feedback")),
         )
+        # The query runs here, before the first byte: a failure is still an ordinary error answer.
+        calls = iter(calls)
+        first = next(calls, None)
+        lines = itertools.chain(() if first is None else (first,), calls)
         return StreamingHttpResponse(
-            (json.dumps(call).encode() + b"\n" for call in calls), content_type=JSONLinesRenderer.media_type
+            (json.dumps(call).encode() + b"\n" for call in lines), content_type=JSONLinesRenderer.media_type
         )
 
 
@@ -104,7 +113,7 @@ class CallsQueryStatsApi(APIView):
         filter = CallsFilterSerializer(required=False, allow_null=True)
         query = JsonObjectField(required=False, allow_null=True)
         limit = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
-        expand_columns = NullableListField(child=StrictStringField(), required=False)
+        expand_columns = NullableListField(child=StrictStringField(), max_items=MAX_COLUMNS, required=False)
         include_total_storage_size = StrictBooleanField(required=False, allow_null=True)
 
     class OutputSerializer(serializers.Serializer):

@@ -3,16 +3,23 @@
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.api.fields import StrictListField, StrictObjectSerializer, StrictStringField
+from scoring.api.fields import StrictListField, StrictObjectSerializer, StrictStringField, WeaveStringField
+from scoring.models import ScoringJob
 from scoring.services.jobs import job_submit
+
+MAX_SCORE_CALL_IDS = 100_000
+MAX_SCORE_REFS = 1_000
 
 
 class CallsScoreApi(APIView):
     class InputSerializer(StrictObjectSerializer):
         project_id = StrictStringField()
-        call_ids = StrictListField(child=StrictStringField())
-        scorer_refs = StrictListField(child=StrictStringField())
-        wb_user_id = StrictStringField(required=False, allow_null=True)
+        # The pairs a job makes are capped by SCORING_MAX_PAIRS_PER_JOB; these bound the lists themselves.
+        call_ids = StrictListField(child=StrictStringField(), max_items=MAX_SCORE_CALL_IDS)
+        scorer_refs = StrictListField(child=StrictStringField(), max_items=MAX_SCORE_REFS)
+        wb_user_id = WeaveStringField(
+            max_length=ScoringJob._meta.get_field("client_wb_user_id").max_length, required=False, allow_null=True
+        )
 
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)

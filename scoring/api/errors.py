@@ -5,6 +5,8 @@ bodies for Django's error views. No input may produce a 500."""
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -62,6 +64,13 @@ def exception_handler(exc, context):
             {"detail": "Request body must be JSON (Content-Type: application/json)."},
             status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
+    if isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
+        return Response({"detail": _TOO_LARGE}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, DataError):
+        # The last line of defence for a value no check above caught (a string longer than its
+        # column, a number out of range): the client's input, so a 422, never the database's text.
+        logger.warning("Database refused a value in %s: %s", context.get("view"), exc)
+        return validation_response([error(("body",), "A value does not fit the column it is stored in", "value_error")])
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -78,7 +87,12 @@ def json_not_found(request, exception=None):
     return JsonResponse({"detail": "Not found."}, status=404)
 
 
+_TOO_LARGE = "Request body is larger than this server accepts (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+
+
 def json_bad_request(request, exception=None):
+    if isinstance(exception, RequestDataTooBig | TooManyFieldsSent):
+        return JsonResponse({"detail": _TOO_LARGE}, status=413)
     return JsonResponse({"detail": "Bad request."}, status=400)
 
 

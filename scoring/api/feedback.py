@@ -7,6 +7,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scoring.api.fields import (
+    MAX_COLUMNS,
+    MAX_SORT_KEYS,
     JsonObjectField,
     LiteralStringField,
     NullableListField,
@@ -88,9 +90,9 @@ class FeedbackQueryApi(APIView):
             direction = LiteralStringField(choices=("asc", "desc"))
 
         project_id = StrictStringField()
-        fields = NullableListField(child=StrictStringField(), required=False)
+        fields = NullableListField(child=StrictStringField(), max_items=MAX_COLUMNS, required=False)
         query = JsonObjectField(required=False, allow_null=True)
-        sort_by = NullableListField(child=SortBySerializer(), required=False)
+        sort_by = NullableListField(child=SortBySerializer(), max_items=MAX_SORT_KEYS, required=False)
         limit = StrictIntegerField(min_value=0, max_value=MAX_LIMIT, required=False, allow_null=True)
         offset = StrictIntegerField(min_value=0, max_value=MAX_OFFSET, required=False, allow_null=True)
 

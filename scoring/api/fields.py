@@ -36,13 +36,25 @@ class StrictStringField(serializers.Field):
         return value
 
 
+# Caps on list parameters (docs/limits.md lists every one): a request bigger than these is split
+# by the client. Counted before any item is looked at, so an oversized list costs nothing.
+MAX_LIST_ITEMS = 10_000  # the default of every list parameter (filters, batches, refs)
+MAX_SORT_KEYS = 16  # sort_by
+MAX_COLUMNS = 1_000  # fields, columns, expand_columns
+
+
 class StrictListField(serializers.ListField):
-    """A JSON array, each item checked by `child`."""
+    """A JSON array of at most `max_items` items, each checked by `child`."""
 
     default_error_messages = {
         "required": "Field required",
         "list_type": "Input should be a valid list",
+        "too_long": "List should have at most {max_items} items after validation, not {length}",
     }
+
+    def __init__(self, *, max_items: int = MAX_LIST_ITEMS, **kwargs):
+        super().__init__(**kwargs)
+        self.max_items = max_items
 
     def validate_empty_values(self, data):
         if data is empty:
@@ -52,6 +64,8 @@ class StrictListField(serializers.ListField):
     def to_internal_value(self, data):
         if not isinstance(data, list):
             self.fail("list_type")
+        if len(data) > self.max_items:
+            self.fail("too_long", max_items=self.max_items, length=len(data))
         return super().to_internal_value(data)
 
 
@@ -105,10 +119,30 @@ def _text_problem(value: str) -> str | None:
     """Why the database cannot store this string, or None."""
     if "\x00" in value:
         return "String should not contain NUL (\\u0000) characters"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "String should not contain lone surrogates"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "String should not contain lone surrogates"
+    return None
+
+
+def unstorable_string(value) -> tuple[tuple, str] | None:
+    """(path, message) of the first string, key or value, in a parsed JSON document that the
+    database cannot store, or None. Linear, iterative (any depth) and cheap on clean text."""
+    stack = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if problem := _text_problem(item):
+                return path, problem
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and (problem := _text_problem(key)):
+                    return (*path, key), problem
+                stack.append(((*path, key), child))
+        elif isinstance(item, list):
+            stack.extend(((*path, index), child) for index, child in enumerate(item))
     return None
 
 

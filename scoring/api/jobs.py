@@ -55,7 +55,7 @@ class JobTasksApi(APIView):
         scoring_call_id = serializers.CharField()
         feedback_id = serializers.SerializerMethodField()
 
-        def get_feedback_id(self, task):
+        def get_feedback_id(self, task) -> str | None:
             feedback = getattr(task, "feedback", None)
             return str(feedback.id) if feedback is not None else None
 

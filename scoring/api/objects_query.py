@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from scoring.api.feedback import FeedbackQueryApi
 from scoring.api.fields import (
+    MAX_SORT_KEYS,
     NullableListField,
     ProjectIdField,
     StrictBooleanField,
@@ -35,7 +36,9 @@ class ObjsQueryApi(APIView):
 
         project_id = ProjectIdField()
         filter = FilterSerializer(required=False, allow_null=True)
-        sort_by = NullableListField(child=FeedbackQueryApi.InputSerializer.SortBySerializer(), required=False)
+        sort_by = NullableListField(
+            child=FeedbackQueryApi.InputSerializer.SortBySerializer(), max_items=MAX_SORT_KEYS, required=False
+        )
         limit = StrictIntegerField(min_value=0, max_value=MAX_OBJECTS, required=False, allow_null=True)
         offset = StrictIntegerField(min_value=0, max_value=MAX_OBJECTS, required=False, allow_null=True)
         metadata_only = StrictBooleanField(required=False, allow_null=True)

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from scoring.api.feedback import FeedbackQueryApi
 from scoring.api.fields import (
+    MAX_SORT_KEYS,
     JsonObjectField,
     NullableListField,
     ProjectIdField,
@@ -20,6 +21,7 @@ from scoring.selectors.tables import table_query, table_row_count
 from scoring.services.tables import table_create
 
 MAX_ROWS = 2**31 - 1
+MAX_TABLE_ROWS = 100_000
 
 
 class TableCreateApi(APIView):
@@ -28,7 +30,8 @@ class TableCreateApi(APIView):
             """Weave's TableSchemaForInsert."""
 
             project_id = ProjectIdField()
-            rows = StrictListField(child=JsonObjectField())
+            # A table is written in one request; its size is bounded by DATA_UPLOAD_MAX_MEMORY_SIZE too.
+            rows = StrictListField(child=JsonObjectField(), max_items=MAX_TABLE_ROWS)
             expected_digest = WeaveStringField(required=False, allow_null=True)
 
         table = TableSerializer()
@@ -58,7 +61,9 @@ class TableQueryApi(APIView):
         project_id = ProjectIdField()
         digest = WeaveStringField()
         filter = FilterSerializer(required=False, allow_null=True)
-        sort_by = NullableListField(child=FeedbackQueryApi.InputSerializer.SortBySerializer(), required=False)
+        sort_by = NullableListField(
+            child=FeedbackQueryApi.InputSerializer.SortBySerializer(), max_items=MAX_SORT_KEYS, required=False
+        )
         limit = StrictIntegerField(min_value=0, max_value=MAX_ROWS, required=False, allow_null=True)
         offset = StrictIntegerField(min_value=0, max_value=MAX_ROWS, required=False, allow_null=True)
 

@@ -4,15 +4,29 @@ and projects: `project(name, entityName)`, the `upsertModel` mutation that creat
 Requests are parsed, validated and executed by graphql-core against the schema below, so an
 unknown field or a malformed query gets GraphQL errors, as from W&B."""
 
+import logging
 from contextlib import contextmanager
 from functools import cache
 
-from graphql import GraphQLError, GraphQLSchema, build_schema, graphql_sync
+from drf_spectacular.utils import extend_schema_field
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    build_schema,
+    execute_sync,
+    parse,
+    validate,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.api.fields import JsonObjectField, StrictStringField, WeaveObjectSerializer
+from scoring.api.fields import JsonObjectField, StrictStringField, WeaveObjectSerializer, unstorable_string
 from scoring.errors import PermissionDenied, RequestValidationError
 from scoring.selectors.projects import project_for_read, user_may_access
 from scoring.services.projects import project_for_write
@@ -69,7 +83,72 @@ type ServerInfo {
   frontendHost: String
 }
 """
+logger = logging.getLogger(__name__)
 PERMISSION_ERROR = "PERMISSION_ERROR"  # the code the weave client looks for
+
+
+# One request's work is bounded before anything runs: tokens parsed, fields executed (every alias
+# and every fragment spread counted where it is used; each `project` costs a query) and depth.
+MAX_TOKENS = 2_000
+MAX_FIELDS = 100
+MAX_DEPTH = 8
+
+
+class _TooCostly(Exception):
+    pass
+
+
+def _check_cost(document) -> None:
+    """Refuse (GraphQLError) a document that would execute more than MAX_FIELDS fields or nest
+    deeper than MAX_DEPTH, fragments expanded where they are spread; stops counting at the limit."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    count = 0
+
+    def walk(selection_set, depth: int, spreading: frozenset) -> None:
+        nonlocal count
+        if depth > MAX_DEPTH:
+            raise _TooCostly(f"Query is nested deeper than {MAX_DEPTH} levels")
+        for selection in selection_set.selections:
+            count += 1
+            if count > MAX_FIELDS:
+                raise _TooCostly(f"Query selects more than {MAX_FIELDS} fields (aliases and fragments included)")
+            if isinstance(selection, FieldNode):
+                if selection.selection_set is not None:
+                    walk(selection.selection_set, depth + 1, spreading)
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set, depth, spreading)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in spreading or name not in fragments:
+                    continue  # a cycle or an unknown fragment: validation reports it
+                walk(fragments[name].selection_set, depth, spreading | {name})
+
+    try:
+        for definition in document.definitions:
+            if not isinstance(definition, FragmentDefinitionNode):
+                walk(definition.selection_set, 1, frozenset())
+    except _TooCostly as exc:
+        raise GraphQLError(str(exc), extensions={"code": "QUERY_TOO_COMPLEX"}) from None
+
+
+def run_graphql(query: str, *, root_value, context_value, variable_values, operation_name) -> ExecutionResult:
+    """Parse (at most MAX_TOKENS tokens), bound the cost, validate, then execute."""
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+        _check_cost(document)
+    except GraphQLError as exc:
+        return ExecutionResult(data=None, errors=[exc])
+    errors = validate(schema(), document)
+    if errors:
+        return ExecutionResult(data=None, errors=errors)
+    return execute_sync(
+        schema(),
+        document,
+        root_value=root_value,
+        context_value=context_value,
+        variable_values=variable_values,
+        operation_name=operation_name,
+    )
 
 
 @cache
@@ -107,6 +186,10 @@ class Root:
         return {"model": _project(project), "inserted": None}
 
     def entity(self, info, name: str):
+        if unstorable_string(name) is not None:
+            raise GraphQLError(
+                "entity name must not contain NUL or lone surrogates", extensions={"code": "BAD_USER_INPUT"}
+            )
         return _entity(name, read_only=not user_may_access(self.user, name))
 
     def serverInfo(self, info):
@@ -138,6 +221,11 @@ def _entity(name: str, *, read_only: bool) -> dict:
     return {"id": name, "name": name, "readOnly": read_only}
 
 
+@extend_schema_field({"type": "object"})
+class GraphqlData(serializers.JSONField):
+    """The `data` of a GraphQL answer: an object, or null when the request was refused."""
+
+
 class GraphqlApi(APIView):
     class InputSerializer(WeaveObjectSerializer):
         query = StrictStringField()
@@ -145,19 +233,24 @@ class GraphqlApi(APIView):
         operationName = StrictStringField(required=False, allow_null=True)
 
     class OutputSerializer(serializers.Serializer):
-        data = serializers.JSONField(allow_null=True)
+        data = GraphqlData(allow_null=True)
         errors = serializers.ListField(child=serializers.JSONField(), required=False)
 
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = graphql_sync(
-            schema(),
+        result = run_graphql(
             data["query"],
             root_value=Root(request.user),
             context_value=request,
             variable_values=data.get("variables"),
             operation_name=data.get("operationName"),
         )
+        for problem in result.errors or ():
+            if problem.original_error is not None and not isinstance(problem.original_error, GraphQLError):
+                # Whatever a resolver raised unexpectedly (a database error) stays in the log: its
+                # text describes the server, not the request.
+                logger.error("GraphQL resolver failed", exc_info=problem.original_error)
+                problem.message = "Internal error while resolving this field."
         return Response(self.OutputSerializer(result.formatted).data)

@@ -33,4 +33,12 @@ def scorer_class_for(val) -> type[Scorer] | None:
     return REGISTRY.get(val.get("_class_name"))
 
 
-__all__ = ["REGISTRY", "Scorer", "ScorerConfigError", "scorer_class_for", "supported_classes"]
+def scorer_validate(val) -> None:
+    """Refuse (ScorerConfigError) a stored scorer value its class cannot run; see Scorer.validate."""
+    cls = scorer_class_for(val)
+    if cls is None:
+        raise ScorerConfigError("not a supported scorer")
+    cls.validate(val)
+
+
+__all__ = ["REGISTRY", "Scorer", "ScorerConfigError", "scorer_class_for", "scorer_validate", "supported_classes"]

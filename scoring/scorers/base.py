@@ -48,6 +48,18 @@ class RetryableError(Exception):
         self.retry_after = retry_after
 
 
+def bounded_text(scorer: "Scorer", name: str, value: str, limit: int | None = None) -> str:
+    """The value, if it is within what one scoring may read (SCORING_SCORER_INPUT_MAX_CHARS, or a
+    scorer's own tighter bound); else the scoring fails without touching it."""
+    limit = min(limit or settings.SCORING_SCORER_INPUT_MAX_CHARS, settings.SCORING_SCORER_INPUT_MAX_CHARS)
+    if len(value) > limit:
+        raise ScorerFailed(
+            f"{scorer.class_name} reads at most {limit:,} characters of {name!r}; it has {len(value):,}",
+            error_type="InputTooLarge",
+        )
+    return value
+
+
 @dataclass
 class Outcome:
     """What a scorer returns: the score, and for the scoring call's summary the token usage
@@ -86,13 +98,19 @@ class Scorer:
     slow: ClassVar[bool] = False
 
     def __init__(self, val: dict, resolve: RefResolver | None = None):
+        self.validate(val)
         self.val = val
+        self.column_map: dict[str, str] = val.get("column_map") or {}
+
+    @classmethod
+    def validate(cls, val: dict) -> None:
+        """Refuse a stored value this class cannot run, with a ScorerConfigError; checks only
+        what needs no nested refs, so that a job is refused at submit rather than in the worker."""
         column_map = val.get("column_map") or {}
         if not isinstance(column_map, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in column_map.items()
         ):
             raise ScorerConfigError("column_map must map scorer parameter names to input names")
-        self.column_map: dict[str, str] = column_map
 
     # The name the object was published under (the ref's name), set by whoever loaded it.
     object_id: str | None = None

@@ -4,7 +4,7 @@ import json
 import xml.etree.ElementTree as ET  # expat ≥ 2.4 bounds entity expansion; no external entities
 from typing import Any
 
-from scoring.scorers.base import Scorer
+from scoring.scorers.base import Scorer, bounded_text
 
 
 class ValidJSONScorer(Scorer):
@@ -13,6 +13,8 @@ class ValidJSONScorer(Scorer):
     class_name = "ValidJSONScorer"
 
     def score(self, *, output: Any, **kwargs: Any) -> dict:
+        if isinstance(output, str | bytes):
+            bounded_text(self, "output", output)
         try:
             json.loads(output)
         except json.JSONDecodeError:
@@ -27,6 +29,8 @@ class ValidXMLScorer(Scorer):
 
     def score(self, *, output: Any, **kwargs: Any) -> dict:
         xml_string = output.get("output", "") if isinstance(output, dict) else output
+        if isinstance(xml_string, str | bytes):
+            bounded_text(self, "output", xml_string)
         try:
             ET.fromstring(xml_string)
         except ET.ParseError:

@@ -8,7 +8,10 @@ model's `response_format` asks for JSON (`json_object`/`json`, `json_schema`) th
 and is the score; with `text` (or none) the answer string is the score.
 
 The placeholders of the prompt are the scorer's parameters: each is taken from the call's inputs
-by name, renamed through `column_map`. `output` is the call's output.
+by name, renamed through `column_map`. `output` is the call's output. A prompt is a tenant's
+template run by the worker, so a placeholder's format spec must be literal with a width and
+precision of at most MAX_FORMAT_WIDTH (`{output:>200000000}` would allocate 200 MB), and the
+rendered prompt is capped at SCORING_JUDGE_PROMPT_MAX_CHARS.
 """
 
 import json
@@ -16,6 +19,8 @@ import re
 import string
 from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 from scoring.scorers import providers
 from scoring.scorers.base import (
@@ -39,6 +44,21 @@ MEDIA_FLAGS = (
 )
 
 
+# A format spec's width and precision are what it allocates: `{output:>200000000}` is 200 MB.
+MAX_FORMAT_WIDTH = 1_000
+FORMAT_SPEC = re.compile(
+    r"(?:.?[<>=^])?[+\- ]?z?#?0?(?P<width>\d*)[,_]?(?:\.(?P<precision>\d+))?[bcdeEfFgGnosxX%]?", re.S
+)
+
+
+def _bounded_spec(spec: str) -> bool:
+    """Whether a format spec is literal (no nested placeholder) with a small width and precision."""
+    match = FORMAT_SPEC.fullmatch(spec)
+    if match is None:
+        return False
+    return all(int(match.group(g) or 0) <= MAX_FORMAT_WIDTH for g in ("width", "precision"))
+
+
 def prompt_placeholders(template: str) -> tuple[str, ...]:
     """The names a str.format template needs, in order of first use (`{a.b[0]}` needs `a`)."""
     names: list[str] = []
@@ -59,10 +79,35 @@ def prompt_placeholders(template: str) -> tuple[str, ...]:
         # in a prompt (and are the usual way format strings reach interpreter internals).
         if re.search(r"\.\s*_", re.sub(r"\[[^\]]*\]", "", field_name)):
             raise ScorerConfigError(f"scoring_prompt placeholder {{{field_name}}} uses a private attribute")
+        if format_spec and not _bounded_spec(format_spec):
+            raise ScorerConfigError(
+                f"scoring_prompt placeholder {{{field_name}:{format_spec}}} has a format spec that is nested or "
+                f"wider than {MAX_FORMAT_WIDTH}; use a plain placeholder such as {{{field_name}}}"
+            )
         names.append(root)
-        if format_spec:
-            names.extend(prompt_placeholders(format_spec))
     return tuple(dict.fromkeys(names))
+
+
+def render_prompt(template: str, values: dict[str, Any], limit: int) -> str:
+    """str.format for a template of plain placeholders, refusing to build more than `limit`
+    characters: the size is known piece by piece, before anything is joined."""
+    formatter = string.Formatter()
+    pieces, size = [], 0
+    for literal, field_name, spec, conversion in formatter.parse(template):
+        pieces.append(literal)
+        size += len(literal)
+        if field_name is not None:
+            value, _ = formatter.get_field(field_name, (), values)
+            text = formatter.format_field(formatter.convert_field(value, conversion), spec or "")
+            pieces.append(text)
+            size += len(text)
+        if size > limit:
+            raise ScorerFailed(
+                f"The scoring prompt rendered with this call's values is over {limit:,} characters "
+                "(SCORING_JUDGE_PROMPT_MAX_CHARS)",
+                error_type="PromptTooLarge",
+            )
+    return "".join(pieces)
 
 
 @dataclass(frozen=True)
@@ -167,16 +212,24 @@ class LLMAsAJudgeScorer(Scorer):
 
     def __init__(self, val: dict, resolve: RefResolver | None = None):
         super().__init__(val, resolve)
+        self.scoring_prompt = val["scoring_prompt"]
+        # Dynamic: the prompt's placeholders other than `output`.
+        self.params = tuple(p for p in prompt_placeholders(self.scoring_prompt) if p != "output")
+        self.model = judge_model(_resolved(val.get("model"), resolve, "model"), resolve)
+
+    @classmethod
+    def validate(cls, val: dict) -> None:
+        super().validate(val)
         prompt = val.get("scoring_prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise ScorerConfigError("LLMAsAJudgeScorer needs a scoring_prompt (prompt refs are not supported)")
+        limit = settings.SCORING_JUDGE_PROMPT_MAX_CHARS
+        if len(prompt) > limit:
+            raise ScorerConfigError(f"scoring_prompt is over {limit:,} characters (SCORING_JUDGE_PROMPT_MAX_CHARS)")
         for flag in MEDIA_FLAGS:
             if val.get(flag):
                 raise ScorerConfigError(f"{flag} is not supported by this server: judges see text only")
-        self.scoring_prompt = prompt
-        # Dynamic: the prompt's placeholders other than `output`.
-        self.params = tuple(p for p in prompt_placeholders(prompt) if p != "output")
-        self.model = judge_model(_resolved(val.get("model"), resolve, "model"), resolve)
+        prompt_placeholders(prompt)
 
     def needs(self, param: str, key: str) -> str:
         return f"The scoring prompt of {self.name} needs {{{param}}} (input {key!r})"
@@ -186,7 +239,9 @@ class LLMAsAJudgeScorer(Scorer):
         values = dict(arguments)
         output = values.pop("output", None)
         try:
-            prompt = self.scoring_prompt.format(output=output, **values)
+            prompt = render_prompt(
+                self.scoring_prompt, {**values, "output": output}, settings.SCORING_JUDGE_PROMPT_MAX_CHARS
+            )
         except (KeyError, IndexError, AttributeError, ValueError, TypeError) as exc:
             raise ScorerFailed(
                 f"The scoring prompt cannot be formatted with this call's values: {type(exc).__name__}: {exc}",

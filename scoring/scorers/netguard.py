@@ -10,7 +10,8 @@ that name, and pooled connections are keyed by it. `check_url` vets the same way
 request, so a refusal is reported even when a pooled connection would have been reused.
 
 Settings (read at call time): SCORING_OUTBOUND_ALLOWLIST (CIDRs, IPs or host names exempt from
-the private-address rule; cloud metadata addresses stay refused whatever it says) and
+the private-address rule, each optionally with a port, `10.0.0.5:8080`; an entry without a port
+opens every port; cloud metadata addresses stay refused whatever it says) and
 SCORING_HTTP_CONNECT_TIMEOUT.
 """
 
@@ -74,18 +75,34 @@ class ResponseTooLarge(Exception):
 
 @dataclass(frozen=True)
 class _Allowlist:
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-    hosts: frozenset[str]
+    # Each entry with the port it opens; None opens every port of the entry.
+    networks: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int | None], ...]
+    hosts: frozenset[tuple[str, int | None]]
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """`10.0.0.5:8080`, `[::1]:8080`, `host:8080` -> (address, port); a bare entry has no port.
+    An unbracketed IPv6 address or network has several colons and never names a port."""
+    if entry.startswith("["):
+        address, _, rest = entry[1:].partition("]")
+        if rest.startswith(":") and rest[1:].isdigit():
+            return address, int(rest[1:])
+        return address, None
+    address, sep, port = entry.rpartition(":")
+    if sep and ":" not in address and port.isdigit():
+        return address, int(port)
+    return entry, None
 
 
 @lru_cache(maxsize=32)
 def _parse_allowlist(entries: tuple[str, ...]) -> _Allowlist:
     networks, hosts = [], set()
     for entry in entries:
+        address, port = _split_port(entry.strip())
         try:
-            networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            networks.append((ipaddress.ip_network(address, strict=False), port))
         except ValueError:
-            hosts.add(entry.lower().rstrip("."))
+            hosts.add((address.lower().rstrip("."), port))
     return _Allowlist(tuple(networks), frozenset(hosts))
 
 
@@ -94,6 +111,13 @@ def _allowlist() -> _Allowlist:
     if isinstance(entries, str):
         entries = entries.split(",")
     return _parse_allowlist(tuple(e.strip() for e in entries if e and e.strip()))
+
+
+def _allowed(allow: _Allowlist, ip: IPAddress, host: str, port: int | None) -> bool:
+    name = host.lower().rstrip(".")
+    if any(h == name and p in (None, port) for h, p in allow.hosts):
+        return True
+    return any(ip in net and p in (None, port) for net, p in allow.networks if net.version == ip.version)
 
 
 def _unwrap(ip: IPAddress) -> IPAddress:
@@ -115,20 +139,19 @@ def _why_blocked(ip: IPAddress) -> str | None:
     return None
 
 
-def vet_address(address: str, host: str) -> IPAddress:
-    """Return the address if `host` may be reached at it, else raise OutboundRefused."""
+def vet_address(address: str, host: str, port: int | None = None) -> IPAddress:
+    """Return the address if `host` may be reached at it (on `port`), else raise OutboundRefused."""
     ip = _unwrap(ipaddress.ip_address(address.split("%", 1)[0]))
     if ip in METADATA_ADDRESSES:
         raise OutboundRefused(f"{host} resolves to {ip}, a cloud metadata address")
     reason = _why_blocked(ip)
     if reason is None:
         return ip
-    allow = _allowlist()
-    if host.lower().rstrip(".") in allow.hosts or any(ip in net for net in allow.networks if net.version == ip.version):
+    if _allowed(_allowlist(), ip, host, port):
         return ip
     raise OutboundRefused(
         f"{host} resolves to {ip}, a {reason} address; outbound requests go to public addresses only "
-        "(SCORING_OUTBOUND_ALLOWLIST can exempt internal hosts)"
+        "(SCORING_OUTBOUND_ALLOWLIST can exempt internal hosts and ports)"
     )
 
 
@@ -152,7 +175,7 @@ def vetted_addresses(host: str, port: int) -> list[str]:
     if not addresses:
         raise OutboundLookupFailed(f"Cannot resolve {host}: no addresses", temporary=True)
     for address in addresses:
-        vet_address(address, host)
+        vet_address(address, host, port)
     return addresses
 
 

@@ -11,8 +11,10 @@ and redirects are not followed.
 
 Unlike Weave, which sends a call request once, 408/429/5xx answers, timeouts and connection errors
 are retried by the task runner (with the same Idempotency-Key); other answers fail the task. The
-URL is SSRF-guarded (scoring/netguard.py). SCORING_REMOTE_SCORER_BEARER_TOKEN, when set, is sent
-as `Authorization: Bearer` and never appears in an error.
+URL is SSRF-guarded (scoring/netguard.py). Credentials are sent only to the origin they were
+configured for (SCORING_OUTBOUND_CREDENTIALS) and never appear in an error. A reply body is never
+copied into an error: the error keeps the status, the origin and, for a reply in the contract's
+error shape `{"schema_version": 1, "error": {"message": ...}}`, its message.
 """
 
 import json
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from scoring.scorers import netguard
+from scoring.scorers import credentials, netguard
 from scoring.scorers.base import (
     Outcome,
     RefResolver,
@@ -43,6 +45,22 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _contract_error(raw: bytes) -> str:
+    """`: <message>` of a reply in the contract's error shape, else nothing: other bodies may be
+    pages of an internal host, and the tenant reads task errors back."""
+    try:
+        reply = json.loads(raw, parse_constant=_no_constants)
+    except ValueError:
+        return ""
+    if not isinstance(reply, dict) or reply.get("schema_version") != SCHEMA_VERSION:
+        return ""
+    problem = reply.get("error")
+    message = problem.get("message") if isinstance(problem, dict) else None
+    if not isinstance(message, str):
+        return ""
+    return f": {message[:ERROR_TEXT_LIMIT]}"
+
+
 class RemoteScorer(Scorer):
     """The result a customer-hosted HTTP endpoint returns for the call."""
 
@@ -51,6 +69,12 @@ class RemoteScorer(Scorer):
 
     def __init__(self, val: dict, resolve: RefResolver | None = None):
         super().__init__(val, resolve)
+        self.endpoint_url = val["endpoint_url"].strip()
+        self.config = val.get("config")
+
+    @classmethod
+    def validate(cls, val: dict) -> None:
+        super().validate(val)
         url = val.get("endpoint_url")
         url = url.strip() if isinstance(url, str) else ""
         try:
@@ -63,8 +87,6 @@ class RemoteScorer(Scorer):
         config = val.get("config")
         if config is not None and not isinstance(config, dict):
             raise ScorerConfigError("RemoteScorer config must be an object")
-        self.endpoint_url = url
-        self.config = config
 
     def request_body(self, context: ScoringContext) -> dict:
         """The schema_version 1 request for this call."""
@@ -95,17 +117,16 @@ class RemoteScorer(Scorer):
             "X-Correlation-ID": context.scoring_call_id,
             "X-Weave-Schema-Version": str(SCHEMA_VERSION),
         }
-        token = settings.SCORING_REMOTE_SCORER_BEARER_TOKEN
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        secret = credentials.headers_for(self.endpoint_url)
+        headers.update(secret)
         try:
             return Outcome(self._post(data, headers))
         except (RetryableError, ScorerFailed) as exc:
-            exc.args = (netguard.redact(str(exc), [token]),)
+            exc.args = (netguard.redact(str(exc), credentials.secrets_in(secret)),)
             raise
 
     def _post(self, data: bytes, headers: dict) -> Any:
-        where = f"Remote scorer {self.endpoint_url}"
+        where = f"Remote scorer {credentials.origin(self.endpoint_url)}"
         try:
             netguard.check_url(self.endpoint_url)
             with (
@@ -127,21 +148,21 @@ class RemoteScorer(Scorer):
             raise ScorerFailed(f"{where}: {exc}", error_type="RemoteScorerUnavailable") from None
 
         status = response.status_code
-        text = raw[:ERROR_TEXT_LIMIT].decode("utf-8", "replace")
+        text = _contract_error(raw)
         if status in RETRYABLE_STATUSES or status >= 500:
             raise RetryableError(
-                f"{where} answered {status} {response.reason_phrase}: {text}",
+                f"{where} answered {status} {response.reason_phrase}{text}",
                 error_type="RemoteScorerRateLimited" if status == 429 else "RemoteScorerError",
                 retry_after=netguard.retry_after_seconds(response.headers.get("Retry-After")),
             )
         if 300 <= status < 400:
             raise ScorerFailed(
-                f"{where} redirected ({status}) to {response.headers.get('Location', '?')}; redirects are not followed",
+                f"{where} redirected ({status}); redirects are not followed",
                 error_type="RemoteScorerRedirected",
             )
         if status != 200:
             raise ScorerFailed(
-                f"{where} rejected the request ({status} {response.reason_phrase}): {text}",
+                f"{where} rejected the request ({status} {response.reason_phrase}){text}",
                 error_type="RemoteScorerRejected",
             )
         try:
@@ -150,7 +171,8 @@ class RemoteScorer(Scorer):
             reply = None
         if not isinstance(reply, dict) or "result" not in reply:
             raise ScorerFailed(
-                f'{where} answered 200 without a {{"schema_version": 1, "result": ...}} object: {text}',
+                f'{where} answered 200 without a {{"schema_version": 1, "result": ...}} object '
+                f"({len(raw)} bytes, {response.headers.get('Content-Type') or 'no content type'})",
                 error_type="RemoteScorerBadResponse",
             )
         if reply.get("schema_version") != SCHEMA_VERSION:

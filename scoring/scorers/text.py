@@ -14,16 +14,20 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
-from scoring.scorers.base import Scorer, ScorerFailed
+from scoring.scorers.base import Scorer, ScorerFailed, bounded_text
+
+# The edit distance costs length x length / 64 machine words: two 100,000-character texts are
+# about 0.2 s of one core, so that is the bound whatever SCORING_SCORER_INPUT_MAX_CHARS says.
+LEVENSHTEIN_MAX_CHARS = 100_000
 
 
-def _text(scorer: Scorer, name: str, value: Any) -> str:
+def _text(scorer: Scorer, name: str, value: Any, limit: int | None = None) -> str:
     if not isinstance(value, str):
         raise ScorerFailed(
             f"{scorer.class_name} compares strings, but {name!r} is {type(value).__name__}: {str(value)[:200]}",
             error_type="ArgumentNotText",
         )
-    return value
+    return bounded_text(scorer, name, value, limit)
 
 
 class StringMatchScorer(Scorer):
@@ -44,5 +48,6 @@ class LevenshteinScorer(Scorer):
     params = ("target",)
 
     def score(self, *, output: Any, target: Any, **kwargs: Any) -> dict:
-        output, target = _text(self, "output", output), _text(self, "target", target)
+        output = _text(self, "output", output, LEVENSHTEIN_MAX_CHARS)
+        target = _text(self, "target", target, LEVENSHTEIN_MAX_CHARS)
         return {"levenshtein_distance": Levenshtein.distance(output, target)}

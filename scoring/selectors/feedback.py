@@ -90,10 +90,11 @@ def _projection(fields: list[str] | None) -> tuple[list[str], list[tuple[str, st
     """The columns to select, and each output key with the column and the JSON path its value
     comes from (column None: the project id, which is not stored on the row)."""
     names = ROW_FIELDS if fields is None else fields
-    columns, keys = [], []
+    columns, keys, seen = [], [], set()
     for index, name in enumerate(names):
-        if name in (key for key, _, _ in keys):
+        if name in seen:  # a set, not a scan of `keys`: the check stays linear in the request
             continue
+        seen.add(name)
         if name == "project_id":
             keys.append((name, None, ()))
             continue

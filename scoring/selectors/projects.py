@@ -58,12 +58,10 @@ def projects_for_user(*, user) -> list[ProjectSummary]:
     unfinished jobs."""
     if not user or not user.is_authenticated or not user.is_active:
         return []
-    projects = Project.objects.all()
-    if not user.is_superuser:
-        entities = [user.get_username(), *user.groups.values_list("name", flat=True)]
-        projects = projects.filter(entity__in=entities)
-    projects = projects.order_by("entity", "name").annotate(
-        running_jobs=Count("scoring_jobs", filter=Q(scoring_jobs__finished_at__isnull=True), distinct=True)
+    projects = (
+        Project.objects.filter(projects_visible_q(user))
+        .order_by("entity", "name")
+        .annotate(running_jobs=Count("scoring_jobs", filter=Q(scoring_jobs__finished_at__isnull=True), distinct=True))
     )
     summaries = []
     for project in projects[:200]:
@@ -85,3 +83,14 @@ def project_for_page(*, user, entity: str, name: str) -> Project | None:
     if not user_may_access(user, entity):
         return None
     return Project.objects.filter(entity=entity, name=name).first()
+
+
+def projects_visible_q(user, prefix: str = "") -> Q:
+    """The project rule as a filter on a queryset whose project is reached by `prefix`
+    (`"project__"` for a job, `"job__project__"` for a task, `""` for projects themselves)."""
+    if user.is_superuser:
+        return Q()
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    entities = [user.get_username(), *user.groups.values_list("name", flat=True)]
+    return Q(**{f"{prefix}entity__in": entities})

@@ -91,7 +91,13 @@ def _create(*, user, specs: list[FeedbackSpec], locs: list[tuple]) -> list[Feedb
     for spec, loc in zip(specs, locs, strict=True):
         row = stored.get(spec.feedback_id)
         if row is not None and not _same(row, spec, projects[spec.project_id]):
-            errors.append(error((*loc, "id"), f"Feedback {spec.feedback_id} already exists", "value_error"))
+            # The same answer whichever project holds the id, so that it confirms nothing about
+            # other projects.
+            errors.append(
+                error(
+                    (*loc, "id"), f"Feedback id {spec.feedback_id} is not available; omit it to get one", "value_error"
+                )
+            )
     if errors:
         raise RequestValidationError(errors)
 
@@ -134,14 +140,20 @@ def _problems(spec: FeedbackSpec, loc: tuple) -> list[dict]:
         problems.extend(exc.errors)
     else:
         prefix = f"{PREFIX}{spec.project_id}/"
-        if not spec.weave_ref.startswith(prefix) or len(spec.weave_ref) == len(prefix):
-            problems.append(
-                error(
-                    (*loc, "weave_ref"),
-                    f"weave_ref must be a ref in project {spec.project_id!r} ({prefix}...)",
-                    "value_error",
+        # Every ref a row carries points into its own project: a call_ref or runnable_ref into
+        # another project would let readers of this one follow it there.
+        for field in ("weave_ref", *REF_FIELDS):
+            value = getattr(spec, field)
+            if value is None:
+                continue
+            if not value.startswith(prefix) or len(value) == len(prefix):
+                problems.append(
+                    error(
+                        (*loc, field),
+                        f"{field} must be a ref in project {spec.project_id!r} ({prefix}...)",
+                        "value_error",
+                    )
                 )
-            )
     return problems
 
 

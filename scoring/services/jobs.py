@@ -12,10 +12,11 @@ from scoring.engine.dispatch import job_dispatch
 from scoring.engine.jobs import job_finish_if_done
 from scoring.errors import RequestValidationError, error
 from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
-from scoring.scorers import scorer_class_for, supported_classes
+from scoring.scorers import ScorerConfigError, scorer_class_for, scorer_validate, supported_classes
 from scoring.selectors.jobs import job_for_user
 from scoring.selectors.objects import VERSION_INDEX
 from scoring.selectors.projects import project_for_read
+from scoring.services.projects import project_for_write
 from scoring.weave.ids import wb_user_id_for
 from scoring.weave.refs import InvalidRef, ObjectRef, object_ref_uri, parse_object_ref
 
@@ -128,6 +129,11 @@ def _pick_version(ref: ObjectRef, versions: list[Object]) -> Object | _ScorerRef
             f"supported classes: {', '.join(supported_classes())}",
             "scorer_class_unsupported",
         )
+    try:
+        scorer_validate(obj.val)
+    except ScorerConfigError as exc:
+        uri = object_ref_uri(ref.project_id, ref.name, obj.digest)
+        return _ScorerRefProblem(f"Scorer {uri} cannot run: {exc}", "scorer_invalid")
     return obj
 
 
@@ -160,7 +166,7 @@ def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[
 
     with transaction.atomic():
         job = ScoringJob.objects.create(
-            project=project,
+            project=project or project_for_write(user=user, project_id=project_id),
             user=user,
             wb_user_id=wb_user_id_for(user),
             client_wb_user_id=request.get("wb_user_id"),

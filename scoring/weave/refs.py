@@ -51,4 +51,7 @@ def parse_object_ref(ref: str) -> ObjectRef:
     name, sep, version = name_version.rpartition(":")
     if not sep or not name or not version:
         raise InvalidRef("Ref must end with <name>:<digest>")
-    return ObjectRef(entity, project, kind, unquote(name), version, tuple(extra))
+    name = unquote(name)
+    if "\x00" in name or "\x00" in ref:
+        raise InvalidRef("Ref must not contain NUL characters (%00)")
+    return ObjectRef(entity, project, kind, name, version, tuple(extra))

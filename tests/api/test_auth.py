@@ -46,8 +46,9 @@ def test_basic_with_api_key_any_username(user, api_key, ref):
         assert post(client, body(ref=ref)).status_code == 200
 
 
-def test_basic_with_username_and_password(user, ref):
-    """HTTP Basic with a Django username and password works."""
+def test_basic_with_username_and_password(user, ref, settings):
+    """With SCORING_API_PASSWORD_LOGIN on, HTTP Basic with a Django username and password works."""
+    settings.SCORING_API_PASSWORD_LOGIN = True
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=basic("pw-alice", "alice"))
     assert post(client, body(ref=ref)).status_code == 200

@@ -142,9 +142,9 @@ def test_prompt_is_formatted_like_str_format(openai_provider, prompt, inputs, ou
 
 def test_placeholders_are_the_parameters():
     """The prompt's placeholders other than `output` are the arguments taken from the inputs."""
-    scorer = judge("{context} / {question} / {output} / {context} / {item[0]} / {n:{width}}")
+    scorer = judge("{context} / {question} / {output} / {context} / {item[0]} / {n:>5}")
 
-    assert scorer.params == ("context", "question", "item", "n", "width")
+    assert scorer.params == ("context", "question", "item", "n")
 
 
 def test_column_map_renames_a_placeholder(openai_provider):
@@ -310,6 +310,9 @@ def test_provider_model_refs_are_refused():
         ("Unbalanced {output", "not a valid format string"),
         ("Single } brace", "not a valid format string"),
         ("{output.__class__}", "private attribute"),
+        ("{output:>200000000}", "format spec"),
+        ("{n:{width}}", "format spec"),
+        ("{n:.5000f}", "format spec"),
         ("", "needs a scoring_prompt"),
     ],
 )
@@ -333,6 +336,18 @@ def test_format_failure_on_a_value_fails_the_scoring(openai_provider):
         score(scorer, inputs={"question": "not a number"})
 
     assert excinfo.value.error_type == "PromptFormatError"
+    assert openai_provider.requests == []
+
+
+def test_rendered_prompt_over_the_limit_fails_before_it_is_built(openai_provider, settings):
+    """A call whose values would make the prompt longer than SCORING_JUDGE_PROMPT_MAX_CHARS fails
+    the scoring as PromptTooLarge, without a request to the provider."""
+    settings.SCORING_JUDGE_PROMPT_MAX_CHARS = 1_000
+
+    with pytest.raises(ScorerFailed) as excinfo:
+        score(judge(), output="x" * 2_000)
+
+    assert excinfo.value.error_type == "PromptTooLarge"
     assert openai_provider.requests == []
 
 

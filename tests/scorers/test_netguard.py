@@ -111,6 +111,20 @@ def test_allowlist_as_comma_separated_string(settings):
         netguard.check_url("http://192.168.0.1/score")
 
 
+@pytest.mark.parametrize("entry", ["127.0.0.1:8080", "localhost:8080", "127.0.0.0/8:8080", "[::1]:8080"])
+def test_allowlist_entry_with_a_port_opens_only_that_port(settings, entry):
+    """An allowlist entry naming a port opens that port of the host, and no other."""
+    settings.SCORING_OUTBOUND_ALLOWLIST = [entry]
+    host = "[::1]" if entry.startswith("[") else ("localhost" if entry.startswith("localhost") else "127.0.0.1")
+    if host == "localhost":
+        netguard.check_url("http://localhost:8080/score")
+    else:
+        netguard.check_url(f"http://{host}:8080/score")
+
+    with pytest.raises(netguard.OutboundRefused):
+        netguard.check_url(f"http://{host}:8081/score")
+
+
 def test_allowlist_never_exempts_metadata(settings):
     """Cloud metadata addresses stay refused even inside an allowlisted range."""
     settings.SCORING_OUTBOUND_ALLOWLIST = ["169.254.0.0/16", "0.0.0.0/0"]

@@ -144,15 +144,20 @@ def test_unreachable_endpoint_is_retryable(allow_loopback, fake_remote_scorer):
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
-def test_other_4xx_fail_with_the_endpoint_text(remote, fake_remote_scorer, status):
-    """Other 4xx answers fail the scoring at once, quoting the endpoint's body."""
-    fake_remote_scorer.script(error(status, "unsupported_scoring_target_type"))
+def test_other_4xx_fail_quoting_only_a_contract_error(remote, fake_remote_scorer, status):
+    """Other 4xx answers fail the scoring at once: a contract error's message is quoted, any
+    other body is not (it may be a page of an internal host)."""
+    contract = {"schema_version": 1, "error": {"message": "unsupported_scoring_target_type"}}
+    fake_remote_scorer.script(Reply(status, json=contract), error(status, "internal admin page"))
 
-    with pytest.raises(ScorerFailed) as excinfo:
+    with pytest.raises(ScorerFailed) as quoted:
+        run(remote)
+    with pytest.raises(ScorerFailed) as plain:
         run(remote)
 
-    assert excinfo.value.error_type == "RemoteScorerRejected"
-    assert str(status) in str(excinfo.value) and "unsupported_scoring_target_type" in str(excinfo.value)
+    assert quoted.value.error_type == plain.value.error_type == "RemoteScorerRejected"
+    assert str(status) in str(quoted.value) and "unsupported_scoring_target_type" in str(quoted.value)
+    assert str(status) in str(plain.value) and "internal admin page" not in str(plain.value)
 
 
 @pytest.mark.parametrize(
@@ -195,11 +200,16 @@ def test_redirects_are_not_followed(remote, fake_remote_scorer):
     assert len(fake_remote_scorer.requests) == 1
 
 
-def test_bearer_token_is_sent_and_never_shown(remote, fake_remote_scorer, settings):
-    """The configured bearer token is sent, and redacted if the endpoint echoes it."""
+def test_bearer_token_is_sent_to_its_origin_and_never_shown(remote, fake_remote_scorer, settings):
+    """The bearer token configured for the endpoint's origin is sent, and redacted if the endpoint
+    echoes it in a contract error."""
     token = "remote-token-5f2b9c7e1d"
-    settings.SCORING_REMOTE_SCORER_BEARER_TOKEN = token
-    fake_remote_scorer.script(lambda request: error(401, f"bad token {request.headers['authorization']}"))
+    settings.SCORING_OUTBOUND_CREDENTIALS = {fake_remote_scorer.url: {"bearer": token}}
+    fake_remote_scorer.script(
+        lambda request: Reply(
+            401, json={"schema_version": 1, "error": {"message": f"bad token {request.headers['authorization']}"}}
+        )
+    )
 
     with pytest.raises(ScorerFailed) as excinfo:
         run(remote)
