@@ -203,3 +203,38 @@ def machine() -> str:
     )
     mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
     return f"{os.cpu_count()} cores ({cpu}), {int(mem) // 1024 // 1024} GiB, Python {platform.python_version()}"
+
+
+def publish_monitor(project_id: str, name: str, scorer_refs: list[str], op: str, username: str = "bench") -> str:
+    """An active Weave Monitor on `op` (any digest), shaped as the weave client stores it."""
+    from django.contrib.auth import get_user_model
+
+    from scoring.models import Project
+    from scoring.services.objects import object_store
+    from scoring.weave.ids import wb_user_id_for
+
+    entity, project_name = project_id.split("/")
+    project, _ = Project.objects.get_or_create(entity=entity, name=project_name)
+    val = {
+        "_type": "Monitor",
+        "_class_name": "Monitor",
+        "_bases": ["Object", "BaseModel"],
+        "name": name,
+        "active": True,
+        "scorers": scorer_refs,
+        "op_names": [f"weave:///{project_id}/op/{op}:*"],
+        "query": None,
+        "sampling_rate": 1.0,
+        "is_traced": True,
+        "scorer_debounce_config": None,
+    }
+    user = get_user_model().objects.get(username=username)
+    obj = object_store(project=project, object_id=name, val=val, wb_user_id=wb_user_id_for(user))
+    return f"weave:///{project_id}/object/{name}:{obj.digest}"
+
+
+def make_project(project_id: str):
+    from scoring.models import Project
+
+    entity, name = project_id.split("/")
+    return Project.objects.get_or_create(entity=entity, name=name)[0]

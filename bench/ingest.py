@@ -5,7 +5,10 @@ once (each new batch is new calls; a second pass re-sends them, as a client retr
 this route fails, so its speed bounds how much a traced program can log) and
 `POST /call/upsert_batch` (each call as a start and an end item).
 
-    .venv/bin/python bench/ingest.py [--route complete|upsert_batch] [--batches 20] [--size 1000]
+    .venv/bin/python bench/ingest.py [--route complete|upsert_batch] [--batches 20] [--size 1000] [--monitors 3]
+
+With `--monitors N` the project has N active monitors on its op (no worker runs: what is measured
+is the cost on the request path, an outbox row per ended call).
 
 Like every benchmark here it drops and recreates its database (BENCH_DB, default scoring_bench)
 and serves on BENCH_PORT: give it its own while another benchmark runs.
@@ -112,6 +115,7 @@ def main():
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--size", type=int, default=1_000)
     parser.add_argument("--route", choices=sorted(ROUTES), default="complete")
+    parser.add_argument("--monitors", type=int, default=0, help="active monitors on the project's op")
     args = parser.parse_args()
 
     harness.setup_django()
@@ -121,7 +125,12 @@ def main():
     from scoring.models import Call
 
     key = harness.make_user_and_key("bench")
+    if args.monitors:
+        refs = harness.publish_scorers(PROJECT, 1) if harness.make_project(PROJECT) else []
+        for k in range(args.monitors):
+            harness.publish_monitor(PROJECT, f"monitor-{k}", refs, "answer")
     print(f"machine: {harness.machine()}")
+    print(f"active monitors: {args.monitors}")
     print(f"route: {ROUTES[args.route][0]}")
     with (
         harness.web_server(workers=2),

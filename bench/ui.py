@@ -32,7 +32,7 @@ def load(count: int) -> None:
     from django.db import connection
 
     from scoring.models import Project
-    from scoring.services.objects import object_create
+    from scoring.services.objects import object_store
 
     project, _ = Project.objects.get_or_create(entity="bench", name="ui")
     user, _ = get_user_model().objects.get_or_create(username="bench")
@@ -41,11 +41,11 @@ def load(count: int) -> None:
     op_refs = []
     for op in OPS:
         val = {"_type": "CustomWeaveType", "weave_type": {"type": "Op"}, "files": {}, "name": op}
-        obj = object_create(project=project, object_id=op, val=val)
+        obj = object_store(project=project, object_id=op, val=val)
         op_refs.append(f"weave:///{PROJECT}/op/{op}:{obj.digest}")
     for name in SCORERS:
         val = {"_type": name, "_class_name": name, "_bases": ["Scorer", "Object", "BaseModel"], "column_map": None}
-        object_create(project=project, object_id=name, val=val)
+        object_store(project=project, object_id=name, val=val)
     step = timedelta(days=30) / count
     began = time.perf_counter()
     with connection.cursor() as cursor:

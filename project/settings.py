@@ -296,6 +296,13 @@ SCORING_DEAD_WORKER_SECONDS = float(os.environ.get("SCORING_DEAD_WORKER_SECONDS"
 SCORING_RECONCILE_GRACE_SECONDS = float(os.environ.get("SCORING_RECONCILE_GRACE_SECONDS", "10"))
 # Transient failures (rate limits, provider errors, timeouts) wait base * 2^(attempt-1) seconds,
 # jittered, at most the max, and honouring Retry-After.
+# Online scoring (Weave Monitors): the matcher in each worker process looks for ended calls every
+# SCORING_MONITOR_POLL_SECONDS, up to SCORING_MONITOR_BATCH at a time; each web process keeps which
+# projects have an active monitor for SCORING_MONITOR_FLAG_SECONDS (so a new monitor takes effect
+# within that, and a publish in the same process at once).
+SCORING_MONITOR_POLL_SECONDS = float(os.environ.get("SCORING_MONITOR_POLL_SECONDS", "0.2"))
+SCORING_MONITOR_BATCH = env_int("SCORING_MONITOR_BATCH", 2_000)
+SCORING_MONITOR_FLAG_SECONDS = float(os.environ.get("SCORING_MONITOR_FLAG_SECONDS", "1"))
 SCORING_RETRY_BASE_DELAY = float(os.environ.get("SCORING_RETRY_BASE_DELAY", "1"))
 SCORING_RETRY_MAX_DELAY = float(os.environ.get("SCORING_RETRY_MAX_DELAY", "60"))
 

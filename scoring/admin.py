@@ -18,7 +18,17 @@ from django.utils.html import format_html
 from django_dramatiq.models import Task as DramatiqTask
 
 from scoring.errors import ApplicationError
-from scoring.models import ApiKey, Call, Feedback, JobStatus, Object, Project, ScoringJob, ScoringTask
+from scoring.models import (
+    ApiKey,
+    Call,
+    Feedback,
+    JobStatus,
+    MonitorVersion,
+    Object,
+    Project,
+    ScoringJob,
+    ScoringTask,
+)
 from scoring.selectors.jobs import JobProgress, job_progress, jobs_progress
 from scoring.selectors.projects import projects_visible_q
 from scoring.services.api_keys import api_key_revoke
@@ -95,6 +105,7 @@ class ScoringJobAdmin(ReadOnlyAdmin):
     # Only the projects and users of visible jobs are offered, not every name in the database.
     list_filter = [
         JobStatusFilter,
+        "source",
         ("project", admin.RelatedOnlyFieldListFilter),
         ("user", admin.RelatedOnlyFieldListFilter),
         "created_at",
@@ -104,7 +115,18 @@ class ScoringJobAdmin(ReadOnlyAdmin):
     search_help_text = "A job id, a call id, or a scorer ref (weave:///…)."
     date_hierarchy = "created_at"
     show_full_result_count = False
-    fields = ["id", "project", "user", "wb_user_id", "client_wb_user_id", "created_at", "finished_at", "task_count"]
+    fields = [
+        "id",
+        "project",
+        "user",
+        "wb_user_id",
+        "client_wb_user_id",
+        "source",
+        "trigger_ref",
+        "created_at",
+        "finished_at",
+        "task_count",
+    ]
     readonly_fields = fields
     change_form_template = "admin/scoring/scoringjob/change_form.html"
 
@@ -220,6 +242,32 @@ class ObjectAdmin(ReadOnlyAdmin):
     list_display = ["object_id", "digest", "version_index", "is_latest", "leaf_object_class", "project"]
     list_select_related = ["project"]
     search_fields = ["object_id", "=digest"]
+
+
+@admin.register(MonitorVersion)
+class MonitorVersionAdmin(ReadOnlyAdmin):
+    """Per monitor version: calls matched, sampled out, scored and failed (its job's tasks)."""
+
+    list_display = ["monitor", "project", "matched", "sampled_out", "scored", "failed", "job_link", "created_at"]
+    list_select_related = ["monitor__project", "job"]
+    search_fields = ["monitor__object_id"]
+
+    @admin.display(description="project")
+    def project(self, obj):
+        return obj.monitor.project
+
+    @admin.display(description="scored")
+    def scored(self, obj):
+        return job_progress(job_id=obj.job_id).counts[ScoringTask.Status.SUCCEEDED]
+
+    @admin.display(description="failed")
+    def failed(self, obj):
+        return job_progress(job_id=obj.job_id).counts[ScoringTask.Status.FAILED]
+
+    @admin.display(description="job")
+    def job_link(self, obj):
+        url = reverse("admin:scoring_scoringjob_change", args=[obj.job_id])
+        return format_html('<a href="{}">{}</a>', url, obj.job_id)
 
 
 @admin.register(Feedback)

@@ -197,6 +197,12 @@ class ScoringJob(models.Model):
     # counts, so that lists of jobs never count tasks. While it runs they are derived live.
     final_status = models.CharField(max_length=16, blank=True, default="", db_index=True)
     final_counts = models.JSONField(null=True, blank=True)
+    # "request" (POST /calls/score, the command line) or "monitor" (online scoring: the job of one
+    # monitor version, its trigger_ref, which grows as matching calls end).
+    source = models.CharField(max_length=16, default="request")
+    trigger_ref = models.TextField(null=True, blank=True)
+    # A monitor's is_traced: False records no scoring call (and its feedback has no call_ref).
+    is_traced = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -296,3 +302,49 @@ class Table(models.Model):
 
     def __str__(self) -> str:
         return self.digest
+
+
+class MonitorOutbox(models.Model):
+    """A call that ended in a project with an active monitor, written in the same transaction as
+    its end and consumed (deleted) by the matcher, scoring.engine.monitors."""
+
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey(Project, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    call = models.ForeignKey(Call, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"outbox {self.pk}"
+
+
+class MonitorVersion(models.Model):
+    """One published version of a monitor that has matched calls: its job and its counters."""
+
+    monitor = models.OneToOneField(Object, on_delete=models.CASCADE, related_name="monitor_state")
+    job = models.OneToOneField(ScoringJob, on_delete=models.CASCADE, related_name="monitor_version")
+    matched = models.BigIntegerField(default=0)  # passed op names and query
+    sampled_out = models.BigIntegerField(default=0)  # matched, then left out by sampling
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"monitor version {self.monitor_id}"
+
+
+class MonitorTimer(models.Model):
+    """A debounce window of a monitor over one trace or thread: when `due_at` passes without a
+    new call in it, its calls are scored (the last one, or all of them)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    monitor_name = models.CharField(max_length=256)
+    group_key = models.CharField(max_length=128)
+    monitor = models.ForeignKey(Object, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    call_pks = models.JSONField(default=list)  # in the order they ended; the last is the last message
+    due_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "monitor_name", "group_key"], name="monitor_timer_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_name} on {self.group_key}"

@@ -164,3 +164,22 @@ def test_admin_in_a_real_browser(live_server, admin_user, user, transactional_db
     assert status_after == "running"
     assert job.tasks.filter(status=Status.QUEUED).count() == 1
     assert (ARTIFACTS / "admin-job-page.png").stat().st_size > 10_000
+
+
+def test_admin_lists_monitor_versions_with_their_counts(client, admin_user, user):
+    """The monitor versions page shows each version's matched, sampled-out and scored counts."""
+    from scoring.models import MonitorVersion, Object, ScoringJob
+    from tests import factories
+
+    monitor = Object.objects.create(
+        project=factories.project(), object_id="json-check", digest="d1", version_index=0, val={}
+    )
+    job = ScoringJob.objects.create(project=monitor.project, user=user, wb_user_id="w", request={}, source="monitor")
+    MonitorVersion.objects.create(monitor=monitor, job=job, matched=7, sampled_out=3)
+    client.force_login(admin_user)
+    response = client.get("/admin/scoring/monitorversion/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "json-check" in body
+    assert '<td class="field-matched">7</td>' in body
+    assert '<td class="field-sampled_out">3</td>' in body

@@ -8,6 +8,7 @@ from scoring.api.calls_score import CallsScoreApi
 from scoring.api.feedback import FeedbackCreateApi, FeedbackCreateBatchApi, FeedbackQueryApi
 from scoring.api.files import FileContentApi, FileCreateApi
 from scoring.api.jobs import JobCancelApi, JobDetailApi, JobRetryApi, JobTasksApi
+from scoring.api.monitors import MonitorBackfillApi, MonitorDetailApi, MonitorListApi
 from scoring.api.objects import ObjCreateApi, ObjReadApi
 from scoring.api.objects_query import ObjsQueryApi
 from scoring.api.refs import RefsReadBatchApi
@@ -22,6 +23,9 @@ urlpatterns = [
     path("calls/score/jobs/<uuid:job_id>/tasks", JobTasksApi.as_view(), name="job-tasks"),
     path("calls/score/jobs/<uuid:job_id>/cancel", JobCancelApi.as_view(), name="job-cancel"),
     path("calls/score/jobs/<uuid:job_id>/retry", JobRetryApi.as_view(), name="job-retry"),
+    path("monitors/backfill", MonitorBackfillApi.as_view(), name="monitor-backfill"),
+    path("monitors/<str:entity>/<str:project>", MonitorListApi.as_view(), name="monitor-list"),
+    path("monitors/<str:entity>/<str:project>/<str:name>", MonitorDetailApi.as_view(), name="monitor-detail"),
     path("call/start", CallStartApi.as_view(), name="call-start"),
     path("call/end", CallEndApi.as_view(), name="call-end"),
     path("call/upsert_batch", CallUpsertBatchApi.as_view(), name="call-upsert-batch"),

@@ -40,7 +40,7 @@ JOB_CHECK_SECONDS = 0.1
 
 # {attempts}: the task's attempt as claimed, or as it would be.
 TASK_COLUMNS = f"""t.id, {{attempts}}, t.retried_at_attempt, t.job_id, t.scorer_id,
-       job.created_at, job.wb_user_id, job.project_id, project.entity, project.name,
+       job.created_at, job.wb_user_id, job.trigger_ref, job.is_traced, job.project_id, project.entity, project.name,
        {", ".join(f"call.{f}" for f in CALL_FIELDS)}"""
 TASK_JOINS = """JOIN scoring_scoringjob job ON job.id = t.job_id
 JOIN scoring_project project ON project.id = job.project_id
@@ -95,6 +95,8 @@ def _tasks_from(sql: str, params: dict) -> list[ClaimedTask]:
         scorer_pk,
         requested_at,
         wb_user_id,
+        trigger_ref,
+        traced,
         project_pk,
         entity,
         name,
@@ -112,6 +114,8 @@ def _tasks_from(sql: str, params: dict) -> list[ClaimedTask]:
                 project_id=f"{entity}/{name}",
                 scorer_pk=scorer_pk,
                 call=CallRow(*call),
+                trigger_ref=trigger_ref,
+                traced=traced,
             )
         )
     return read

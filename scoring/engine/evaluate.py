@@ -49,6 +49,8 @@ class ClaimedTask:
     project_id: str  # "entity/project"
     scorer_pk: int
     call: "CallRow"
+    trigger_ref: str | None = None  # the monitor whose job this is
+    traced: bool = True  # False (a monitor's is_traced): no scoring call is recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,15 @@ class Verdict:
 
 def evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = None) -> Verdict:
     """Apply the scorer to the task's call; writes nothing."""
+    verdict = _evaluate(task=task, scorer_and_ref=scorer_and_ref)
+    if not task.traced:
+        verdict.scoring_call = None
+        if verdict.feedback is not None:
+            verdict.feedback["call_ref"] = None
+    return verdict
+
+
+def _evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None) -> Verdict:
     attempts = task.attempts - task.retried_at_attempt
     if attempts > settings.SCORING_MAX_ATTEMPTS:
         # Earlier attempts were claimed but never finished: their worker died or was stopped.
@@ -207,6 +218,7 @@ def evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = N
         "runnable_ref": scorer_ref,
         "call_ref": call_ref_uri(task.project_id, scoring_call_id),
         "wb_user_id": task.wb_user_id,
+        "trigger_ref": task.trigger_ref,
         "task_id": task.id,
     }
     return Verdict(Status.SUCCEEDED, scoring_call=scoring_call, feedback=feedback)

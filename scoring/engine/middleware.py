@@ -1,6 +1,6 @@
 """Dramatiq middleware for worker processes: a housekeeping thread that beats, renews the leases
-of the tasks the process holds and reconciles on a schedule, and the group committer's look-ahead
-at the messages the process has fetched."""
+of the tasks the process holds and reconciles on a schedule, the monitors' matcher thread, and the
+group committer's look-ahead at the messages the process has fetched."""
 
 import logging
 import threading
@@ -19,6 +19,7 @@ class WorkerHousekeeping(Middleware):
     def __init__(self):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._monitors = None
 
     def after_worker_boot(self, broker, worker):
         from scoring.engine.batch import group_committer
@@ -29,9 +30,15 @@ class WorkerHousekeeping(Middleware):
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, args=(broker,), name="scoring-housekeeping", daemon=True)
         self._thread.start()
+        from scoring.engine.monitors import MonitorConsumer
+
+        self._monitors = MonitorConsumer()
+        self._monitors.start()
 
     def before_worker_shutdown(self, broker, worker):
         self._stop.set()
+        if self._monitors is not None:
+            self._monitors.stop()
 
     def _loop(self, broker):
         from scoring.engine.broker import heartbeat

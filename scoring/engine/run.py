@@ -41,6 +41,8 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
             "retried_at_attempt",
             "scorer_id",
             "job__wb_user_id",
+            "job__trigger_ref",
+            "job__is_traced",
             "job__created_at",
             "job__project__entity",
             "job__project__name",
@@ -59,6 +61,8 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
         project_id=task.job.project.project_id,
         scorer_pk=task.scorer_id,
         call=CallRow(**{f: getattr(task.call, f) for f in CALL_FIELDS}),
+        trigger_ref=task.job.trigger_ref,
+        traced=task.job.is_traced,
     )
 
 

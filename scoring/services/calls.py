@@ -4,7 +4,8 @@ set-based statement per kind."""
 
 from django.db import connections, router, transaction
 
-from scoring.models import Call, Project
+from scoring.models import Call, MonitorOutbox, Project
+from scoring.selectors.monitors import projects_monitored
 from scoring.services.projects import project_for_write
 from scoring.weave.ids import uuid7, wb_user_id_for
 from scoring.weave.schemas import COMPLETE_FIELDS, END_FIELDS, START_FIELDS
@@ -66,15 +67,18 @@ def _calls_upsert(*, user, items: list[tuple[str, dict, tuple]]) -> list[dict]:
             completes[(project.pk, row["call_id"])] = row
             results.append({})
 
+    # Calls that end in a project with an active monitor get an outbox row in the same
+    # transaction (scoring.engine.monitors consumes them); other projects pay nothing more.
+    monitored = projects_monitored({project.pk for project in projects.values()})
     with transaction.atomic():
         for rows, fields in ((starts, START_FIELDS), (ends, END_FIELDS), (completes, COMPLETE_FIELDS)):
             if rows:
                 # In key order, so that concurrent batches lock shared rows in the same order.
-                _calls_insert_or_update([rows[key] for key in sorted(rows)], fields)
+                _calls_insert_or_update([rows[key] for key in sorted(rows)], fields, monitored=monitored)
     return results
 
 
-def _calls_insert_or_update(rows: list[dict], fields: list[str]) -> None:
+def _calls_insert_or_update(rows: list[dict], fields: list[str], *, monitored: set[int] = frozenset()) -> None:
     """Insert the calls (rows of Call attribute values; the others take their defaults), or update
     only `fields` of those already stored (same project and id). On PostgreSQL: COPY into a
     temporary table, then one INSERT ... ON CONFLICT, about three times faster than bulk_create,
@@ -90,6 +94,8 @@ def _calls_insert_or_update(rows: list[dict], fields: list[str]) -> None:
             unique_fields=["project", "call_id"],
             update_fields=fields,
         )
+        if monitored:
+            _outbox_write_portable(rows, monitored)
         return
     table = Call._meta.db_table
     inserted = [field for field in Call._meta.concrete_fields if not field.primary_key]
@@ -103,11 +109,35 @@ def _calls_insert_or_update(rows: list[dict], fields: list[str]) -> None:
         with cursor.cursor.copy(f"COPY call_upsert ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([prep(row[name] if name in row else default(), db) for name, prep, default in preps])
-        cursor.execute(
+        upsert = (
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM call_upsert "
             f"ON CONFLICT (project_id, call_id) DO UPDATE SET {updates}"
         )
+        if monitored:
+            # A call has ended once it has its end and its start (only a start sets op_name),
+            # whichever came last.
+            upsert = (
+                f"WITH upserted AS ({upsert} RETURNING id, project_id, ended_at, op_name) "
+                f"INSERT INTO {MonitorOutbox._meta.db_table} (project_id, call_id, created_at) "
+                "SELECT project_id, id, now() FROM upserted "
+                "WHERE ended_at IS NOT NULL AND op_name <> '' AND project_id = ANY(%s)"
+            )
+        cursor.execute(upsert, [list(monitored)] if monitored else None)
         cursor.execute("DROP TABLE call_upsert")
+
+
+def _outbox_write_portable(rows: list[dict], monitored: set[int]) -> None:
+    by_project: dict[int, list[str]] = {}
+    for row in rows:
+        if row["project_id"] in monitored:
+            by_project.setdefault(row["project_id"], []).append(row["call_id"])
+    for project_pk, call_ids in by_project.items():
+        ended = Call.objects.filter(project_id=project_pk, call_id__in=call_ids, ended_at__isnull=False).exclude(
+            op_name=""
+        )
+        MonitorOutbox.objects.bulk_create(
+            MonitorOutbox(project_id=project_pk, call_id=pk) for pk in ended.values_list("pk", flat=True)
+        )
 
 
 def _started_call(project: Project, start: dict, wb_user_id: str) -> dict:

@@ -137,9 +137,19 @@ def _pick_version(ref: ObjectRef, versions: list[Object]) -> Object | _ScorerRef
     return obj
 
 
-def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[str], request: dict) -> SubmittedJob:
+def job_submit(
+    *,
+    user,
+    project_id: str,
+    call_ids: list[str],
+    scorer_refs: list[str],
+    request: dict,
+    source: str = "request",
+    trigger_ref: str | None = None,
+) -> SubmittedJob:
     """Validate a scoring request against the stored calls and scorers, record the job and one
-    task per distinct (call, scorer) pair in one transaction, and dispatch it after commit."""
+    task per distinct (call, scorer) pair in one transaction, and dispatch it after commit.
+    `source` and `trigger_ref` say what asked (a backfill names its monitor)."""
     project = project_for_read(user=user, project_id=project_id)
     unique_calls, unique_refs = _unique(call_ids), _unique(scorer_refs)
 
@@ -173,6 +183,8 @@ def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[
             request=request,
             scorer_refs=[object_ref_uri(project_id, o.object_id, o.digest) for o in scorers],
             task_count=len(call_pks) * len(scorers),
+            source=source,
+            trigger_ref=trigger_ref,
         )
         if not job.task_count:
             job_finish_if_done(job_id=job.pk)

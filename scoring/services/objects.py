@@ -9,8 +9,10 @@ from django.db.models import JSONField, Max, Value
 
 from scoring.errors import RequestValidationError, error
 from scoring.models import Object, Project
+from scoring.selectors.monitors import projects_monitored_forget
 from scoring.services.projects import project_for_write
 from scoring.weave.ids import wb_user_id_for
+from scoring.weave.monitors import MONITOR_CLASSES
 
 
 def bytes_digest(data: bytes) -> str:
@@ -99,6 +101,14 @@ def object_store(
     for _ in range(5):
         existing = Object.objects.filter(project=project, object_id=object_id, digest=digest).first()
         if existing is not None:
+            if not existing.is_latest and _is_monitor(existing):
+                # Publishing a monitor's earlier content again (activate, deactivate, activate)
+                # makes that version the one that counts again.
+                with transaction.atomic():
+                    Object.objects.filter(project=project, object_id=object_id, is_latest=True).update(is_latest=False)
+                    Object.objects.filter(pk=existing.pk).update(is_latest=True)
+                existing.is_latest = True
+                projects_monitored_forget(project.pk)
             return existing
         base, leaf = object_classes(val, builtin_object_class)
         try:
@@ -120,7 +130,13 @@ def object_store(
                     wb_user_id=wb_user_id,
                 )
                 created.val = val
+                if _is_monitor(created):
+                    projects_monitored_forget(project.pk)
                 return created
         except IntegrityError:
             continue  # a concurrent writer took this version number or digest: look again
     raise IntegrityError(f"Could not store a new version of {object_id!r} under contention")
+
+
+def _is_monitor(obj: Object) -> bool:
+    return obj.base_object_class in MONITOR_CLASSES or obj.leaf_object_class in MONITOR_CLASSES

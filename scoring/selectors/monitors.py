@@ -1,0 +1,161 @@
+"""Reading monitors: the active ones of a project (latest versions), which projects have any (a
+flag each process keeps for a moment), and each version's counts and latency."""
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, F, Q
+
+from scoring.errors import NotFound
+from scoring.models import Feedback, MonitorVersion, Object, ScoringTask
+from scoring.selectors.projects import project_for_read
+from scoring.weave.monitors import MONITOR_CLASSES, MonitorInvalid, MonitorSpec, monitor_spec
+from scoring.weave.refs import object_ref_uri
+
+MONITOR_OBJECTS = Q(base_object_class__in=MONITOR_CLASSES) | Q(leaf_object_class__in=MONITOR_CLASSES)
+LATENCY_SAMPLE = 10_000  # the latest results a version's latency percentiles are taken over
+
+_flags: dict[int, tuple[bool, float]] = {}  # project pk -> (has an active monitor, read at)
+_flags_lock = threading.Lock()
+
+
+def monitors_latest(*, project_pk: int):
+    """The latest version of each monitor of the project, active or not."""
+    return Object.objects.filter(MONITOR_OBJECTS, project_id=project_pk, is_latest=True, deleted_at__isnull=True)
+
+
+def monitors_active(*, project_pk: int) -> list[tuple[Object, MonitorSpec]]:
+    """The project's active monitors, each as its latest version; a version that cannot be read
+    as a monitor counts as inactive."""
+    active = []
+    for obj in monitors_latest(project_pk=project_pk).filter(val__active=True):
+        try:
+            spec = monitor_spec(obj.val, class_name=obj.leaf_object_class)
+        except MonitorInvalid:
+            continue
+        if spec.active:
+            active.append((obj, spec))
+    return active
+
+
+def projects_monitored(project_pks) -> set[int]:
+    """Those of the projects that have an active monitor. Kept per process for
+    SCORING_MONITOR_FLAG_SECONDS, so that ingesting a batch costs at most one small query a
+    second per project; a publish in this process forgets the project's flag at once."""
+    now = time.monotonic()
+    ttl = settings.SCORING_MONITOR_FLAG_SECONDS
+    known, stale = set(), []
+    for pk in project_pks:
+        flag = _flags.get(pk)
+        if flag is None or now - flag[1] > ttl:
+            stale.append(pk)
+        elif flag[0]:
+            known.add(pk)
+    if stale:
+        found = set(
+            Object.objects.filter(
+                MONITOR_OBJECTS, project_id__in=stale, is_latest=True, deleted_at__isnull=True, val__active=True
+            )
+            .values_list("project_id", flat=True)
+            .distinct()
+        )
+        with _flags_lock:
+            for pk in stale:
+                _flags[pk] = (pk in found, now)
+        known |= found
+    return known
+
+
+def projects_monitored_forget(project_pk: int) -> None:
+    with _flags_lock:
+        _flags.pop(project_pk, None)
+
+
+@dataclass(frozen=True)
+class MonitorVersionStats:
+    """One monitor version's counts and the latency from a call's end to its scores."""
+
+    ref: str
+    version_index: int
+    active: bool
+    created_at: object
+    job_id: object
+    matched: int
+    sampled_out: int
+    tasks: dict[str, int]
+    latency_p50_seconds: float | None
+    latency_p99_seconds: float | None
+
+
+def monitor_stats(*, user, project_id: str, name: str) -> list[MonitorVersionStats]:
+    """Every version of the monitor `name`, newest first, with its counts; NotFound if the
+    project has no such monitor."""
+    project = project_for_read(user=user, project_id=project_id)
+    versions = (
+        list(Object.objects.filter(MONITOR_OBJECTS, project=project, object_id=name).order_by("-version_index"))
+        if project
+        else []
+    )
+    if not versions:
+        raise NotFound(f"No monitor {name!r} in project {project_id}.")
+    states = {state.monitor_id: state for state in MonitorVersion.objects.filter(monitor__in=versions)}
+    job_ids = [state.job_id for state in states.values()]
+    counts: dict = {job_id: {status: 0 for status in ScoringTask.Status.values} for job_id in job_ids}
+    rows = ScoringTask.objects.filter(job_id__in=job_ids).values_list("job_id", "status").annotate(n=Count("id"))
+    for job_id, status, n in rows.order_by():
+        counts[job_id][status] = n
+    stats = []
+    for obj in versions:
+        state = states.get(obj.pk)
+        p50 = p99 = None
+        if state is not None:
+            p50, p99 = _latency(state.job_id)
+        try:
+            active = monitor_spec(obj.val, class_name=obj.leaf_object_class).active
+        except MonitorInvalid:
+            active = False
+        stats.append(
+            MonitorVersionStats(
+                ref=object_ref_uri(project_id, obj.object_id, obj.digest),
+                version_index=obj.version_index,
+                active=active,
+                created_at=obj.created_at,
+                job_id=state.job_id if state else None,
+                matched=state.matched if state else 0,
+                sampled_out=state.sampled_out if state else 0,
+                tasks=counts.get(state.job_id, {}) if state else {},
+                latency_p50_seconds=p50,
+                latency_p99_seconds=p99,
+            )
+        )
+    return stats
+
+
+def monitor_names(*, user, project_id: str) -> list[str]:
+    """The names of the project's monitors."""
+    project = project_for_read(user=user, project_id=project_id)
+    if project is None:
+        return []
+    return sorted(monitors_latest(project_pk=project.pk).values_list("object_id", flat=True))
+
+
+def _latency(job_id) -> tuple[float | None, float | None]:
+    """p50 and p99 of (feedback written - call ended) over the job's latest results."""
+    delays = sorted(
+        delay.total_seconds()
+        for delay in Feedback.objects.filter(task__job_id=job_id)
+        .annotate(delay=F("created_at") - F("task__call__ended_at"))
+        .order_by("-created_at")
+        .values_list("delay", flat=True)[:LATENCY_SAMPLE]
+        if isinstance(delay, timedelta)
+    )
+    if not delays:
+        return None, None
+    return _percentile(delays, 0.5), _percentile(delays, 0.99)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
