@@ -1,6 +1,8 @@
 """The test's own servers and hosts for fault tests: a private PostgreSQL, Redis and RabbitMQ, Linux
 network namespaces on a bridge standing for other machines, and the service's processes in them."""
 
+import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -56,8 +58,8 @@ def wait_port(host: str, port: int, timeout: float = 60.0, what: str = "a server
     raise RuntimeError(f"{what} did not listen on {host}:{port} within {timeout}s")
 
 
-def run(*cmd: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=check, capture_output=True, text=True, **kwargs)
+def run(*cmd: str, check: bool = True, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
 def kill_group(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> None:
@@ -128,7 +130,10 @@ class PrivatePostgres:
 
     def restart(self) -> None:
         """A real restart: every connection is closed and the server is down for a moment."""
-        self._as_postgres(str(self.bin / "pg_ctl"), "restart", "-w", "-m", "fast", "-D", str(self.data))
+        # With its log file named: the server must not inherit (and hold open) our output pipe.
+        self._as_postgres(
+            str(self.bin / "pg_ctl"), "restart", "-w", "-m", "fast", "-D", str(self.data), "-l", str(self.dir / "log")
+        )
 
     def stop(self) -> None:
         if self.data.exists():
@@ -150,11 +155,19 @@ class PrivatePostgres:
     def url(self, database: str = "scoring") -> str:
         return f"postgres://postgres@{self.addresses[0]}:{self.port}/{database}"
 
-    def create_database(self, name: str = "scoring") -> str:
+    def create_database(self, name: str = "scoring", template: str = "template0") -> str:
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return self.url(name)
+
+    def migrated_database(self, name: str) -> str:
+        """A database with the service's schema: migrated once, then copied (much faster)."""
+        if not getattr(self, "_template", None):
+            url = self.create_database("scoring_template")
+            manage("migrate", "--no-input", env=service_env(url, "redis://127.0.0.1:1/0"))
+            self._template = "scoring_template"
+        return self.create_database(name, template=self._template)
 
 
 class PrivateRedis:
@@ -183,8 +196,9 @@ class PrivateRedis:
             "--protected-mode",
             "no",
         ]
+        reap_leftovers()
         with open(self.dir / "log", "ab") as log:
-            self.process = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+            self.process = register(subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True))
         wait_port(self.addresses[0], self.port, what="the private Redis")
         return self
 
@@ -237,9 +251,10 @@ class PrivateRabbitMQ:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "PrivateRabbitMQ":
+        reap_leftovers()
         with open(self.dir / "server.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [str(self.server)], env=self.env, stdout=log, stderr=log, start_new_session=True
+            self.process = register(
+                subprocess.Popen([str(self.server)], env=self.env, stdout=log, stderr=log, start_new_session=True)
             )
         try:
             wait_port(self.addresses[0], self.port, timeout=90, what="the private RabbitMQ")
@@ -303,15 +318,7 @@ class Host:
         run("ip", "link", "set", self.link, "up")
 
     def popen(self, cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-        with open(log, "ab") as out:
-            return subprocess.Popen(
-                ["ip", "netns", "exec", self.netns, *cmd],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        return popen(["ip", "netns", "exec", self.netns, *cmd], env, log)
 
     def destroy(self) -> None:
         run("ip", "link", "del", self.link, check=False)
@@ -381,6 +388,38 @@ def manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedP
     )
     assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+# The process groups this checkout's fault tests started: a run killed before its teardown leaves
+# workers that would reconnect to the next run's private servers and score its tasks.
+GROUPS_FILE = Path(tempfile.gettempdir()) / f"scoring-e2e-groups-{hashlib.sha256(bytes(ROOT)).hexdigest()[:12]}"
+_reaped = False
+
+
+def reap_leftovers() -> None:
+    global _reaped
+    if _reaped:
+        return
+    _reaped = True
+    if GROUPS_FILE.exists():
+        for line in GROUPS_FILE.read_text().split():
+            with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
+                os.killpg(int(line), signal.SIGKILL)
+        GROUPS_FILE.unlink()
+
+
+def popen(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    """A process of the service in its own process group, its output in `log`."""
+    reap_leftovers()
+    with open(log, "ab") as out:
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return register(process)
+
+
+def register(process: subprocess.Popen) -> subprocess.Popen:
+    with open(GROUPS_FILE, "a") as groups:
+        groups.write(f"{process.pid}\n")
+    return process
 
 
 def worker_cmd(threads: int = 4) -> list[str]:
@@ -466,6 +505,14 @@ class Ledger:
     def finished(self, job_id: str, pairs: int) -> bool:
         counts = self.statuses(job_id)
         return sum(counts.values()) == pairs and self.unfinished(job_id) == 0
+
+    def errors(self, job_id: str) -> list[tuple[str, str, int]]:
+        """(error_type, error_message, how many) of the job's failed tasks."""
+        return self._rows(
+            "SELECT error_type, left(error_message, 300), count(*) FROM scoring_scoringtask "
+            "WHERE job_id = %s AND status = 'failed' GROUP BY 1, 2",
+            job_id,
+        )
 
     def running_calls(self, job_id: str) -> dict[str, int]:
         """The call ids of the job's running tasks, with the attempt that holds each."""

@@ -74,11 +74,10 @@ def broker_url(request):
 @pytest.fixture
 def cluster(network, postgres, broker_url, tmp_path, request):
     """A migrated database, a web host and two worker hosts (a, b) on the private servers."""
-    database_url = postgres.create_database(f"hosts_{request.node.callspec.id}")
+    database_url = postgres.migrated_database(f"hosts_{request.node.callspec.id}")
     env = hosts.service_env(
         database_url, broker_url, SCORING_OUTBOUND_ALLOWLIST=network.gateway, SCORING_REMOTE_SCORER_TIMEOUT="60"
     )
-    hosts.manage("migrate", "--no-input", env=env)
     key = hosts.manage("createapikey", "alice", "--create-user", env=env).stdout.strip()
     web, a, b = network.host("web"), network.host("a"), network.host("b")
     processes = {"web": web.popen(hosts.web_cmd(web.address), env, tmp_path / "web.log")}
