@@ -18,6 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.needs import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # The same recovery mechanisms as production, on a clock short enough for a test.
@@ -34,17 +36,6 @@ FAST_RECOVERY_ENV = {
 
 # Ports of this test suite's private instances (distinct from the machine's shared servers).
 PG_PORT, REDIS_PORT, AMQP_PORT, AMQP_DIST_PORT, WEB_PORT = 15851, 16851, 25851, 25852, 8851
-
-
-def ci() -> bool:
-    return bool(os.environ.get("CI"))
-
-
-def unavailable(reason: str):
-    """Skip the test for a reason of this machine; under CI that is a failure, not a skip."""
-    if ci():
-        pytest.fail(f"CI must run this test: {reason}")
-    pytest.skip(reason)
 
 
 def wait_port(host: str, port: int, timeout: float = 60.0, what: str = "a server") -> None:
