@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from scoring.services.api_keys import api_key_create
+from tests.needs import chromium_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,3 +155,9 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, message: s
             return value
         time.sleep(interval)
     pytest.fail(f"Timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of Debian's Chromium for browser tests (a failure under CI when it is missing)."""
+    return chromium_path()

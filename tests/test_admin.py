@@ -2,7 +2,6 @@
 actions, escaping of what clients sent; and the same driven in a real headless Chromium."""
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from tests.conftest import ROOT
 
 Status = ScoringTask.Status
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
@@ -130,8 +128,7 @@ def test_admin_is_read_only(client, admin_user, finished_job):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
-def test_admin_in_a_real_browser(live_server, admin_user, user, transactional_db):
+def test_admin_in_a_real_browser(chromium, live_server, admin_user, user, transactional_db):
     """In headless Chromium: log in, open the job list, open a job, retry its failed tasks, and
     keep a screenshot of the job page."""
     from playwright.sync_api import sync_playwright
@@ -141,7 +138,7 @@ def test_admin_in_a_real_browser(live_server, admin_user, user, transactional_db
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=chromium,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
         )
         page = browser.new_page()

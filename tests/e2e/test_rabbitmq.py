@@ -9,6 +9,7 @@ import pytest
 from scoring.models import Feedback, ScoringTask
 from tests import factories
 from tests.conftest import database_url, score_and_wait, start_worker, stop_worker
+from tests.needs import unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -18,11 +19,12 @@ AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 @pytest.fixture
 def rabbitmq():
     """The real RabbitMQ, its scoring queues emptied."""
-    pika = pytest.importorskip("pika")
+    import pika
+
     try:
         connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     except pika.exceptions.AMQPError as exc:
-        pytest.skip(f"no RabbitMQ at {AMQP_URL} ({type(exc).__name__}); .ci/run starts one")
+        unavailable(f"there is no RabbitMQ at {AMQP_URL} ({type(exc).__name__}); .ci/run starts one")
     channel = connection.channel()
     for queue in ("scoring", "scoring.DQ", "scoring.XQ"):
         try:

@@ -31,10 +31,10 @@ def hang() -> Reply:
 
 
 class FakeRemoteScorer(ScriptedServer):
-    """A remote scorer on 127.0.0.1 at `score_url`."""
+    """A remote scorer at `score_url` (on 127.0.0.1 unless told another local address)."""
 
-    def __init__(self, score_fn: Callable[[dict], Any] = output_length):
-        super().__init__()
+    def __init__(self, score_fn: Callable[[dict], Any] = output_length, host: str = "127.0.0.1"):
+        super().__init__(host)
         self.score_fn = score_fn
 
     @property

@@ -1,5 +1,5 @@
-"""A real HTTP server on 127.0.0.1, in a thread, that answers from a script and records what it
-was sent, including how many requests it was handling at once."""
+"""A real HTTP server (on 127.0.0.1 unless told another local address), in a thread, that answers
+from a script and records what it was sent, including how many requests it was handling at once."""
 
 import json
 import threading
@@ -34,6 +34,7 @@ class Recorded:
     path: str
     headers: dict[str, str]  # names lower-cased
     body: bytes
+    client: str = ""  # the address the request came from
     received_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -48,7 +49,8 @@ class ScriptedServer:
     """Answers each request with the next scripted reply, or `default(request)` when the script
     is empty. Start it with `start()` (or use it as a context manager); `close()` stops it."""
 
-    def __init__(self):
+    def __init__(self, host: str = "127.0.0.1"):
+        self.host = host
         self.requests: list[Recorded] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -85,7 +87,7 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> "ScriptedServer":
         server = self
@@ -99,7 +101,7 @@ class ScriptedServer:
             def log_message(self, *args):
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer((self.host, 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -127,6 +129,7 @@ class ScriptedServer:
             path=handler.path,
             headers={k.lower(): v for k, v in handler.headers.items()},
             body=body,
+            client=handler.client_address[0],
         )
         with self._lock:
             self.requests.append(request)

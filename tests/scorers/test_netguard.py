@@ -197,10 +197,15 @@ def test_retry_after_seconds(value, expected):
 
 
 def test_retry_after_http_date():
-    """Retry-After as an HTTP date is the time until then."""
-    when = timezone.now() + timedelta(seconds=90)
+    """Retry-After as an HTTP date is the time until then: never more than the date is ahead, a
+    later date waits longer, and a date already past waits nothing."""
+    now = timezone.now()
+    later, sooner = (http_date((now + timedelta(seconds=s)).timestamp()) for s in (90, 30))
 
-    assert 85 <= netguard.retry_after_seconds(http_date(when.timestamp())) <= 90
+    in_90 = netguard.retry_after_seconds(later)
+    in_30 = netguard.retry_after_seconds(sooner)
+    assert 30 >= in_30 > 0 and 90 >= in_90 > in_30
+    assert netguard.retry_after_seconds(http_date((now - timedelta(seconds=30)).timestamp())) == 0
 
 
 def test_redact_replaces_every_secret():

@@ -90,7 +90,8 @@ def test_429_retry_after_http_date(openai_provider):
     with pytest.raises(RetryableError) as excinfo:
         ask()
 
-    assert 25 <= excinfo.value.retry_after <= 30
+    # The seconds left until the date: some, never more than it was ahead when sent.
+    assert 0 < excinfo.value.retry_after <= 30
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408])

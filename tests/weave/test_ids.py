@@ -16,6 +16,10 @@ def test_uuid7_is_a_version_7_uuid_ordered_by_time():
     assert before <= first.int >> 80 <= after
     ids = [uuid7() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)
-    time.sleep(0.002)
-    assert uuid7() > ids[-1]
+    # Ids of a later millisecond sort after every id of an earlier one.
+    last_ms = uuid.UUID(ids[-1]).int >> 80
+    later = uuid7()
+    while uuid.UUID(later).int >> 80 == last_ms:
+        later = uuid7()
+    assert later > max(ids)
     assert all(str(uuid.UUID(i)) == i for i in ids[:100])  # the canonical lower-case form
