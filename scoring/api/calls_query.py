@@ -10,10 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scoring.api.calls import CallReadApi
-from scoring.api.feedback import FeedbackQueryApi
 from scoring.api.fields import (
     MAX_COLUMNS,
-    MAX_SORT_KEYS,
     JsonObjectField,
     NullableListField,
     ProjectIdField,
@@ -21,6 +19,7 @@ from scoring.api.fields import (
     StrictIntegerField,
     StrictStringField,
     WeaveObjectSerializer,
+    sort_by_field,
 )
 from scoring.selectors.calls import calls_count, calls_query
 
@@ -74,9 +73,7 @@ class CallsStreamQueryApi(APIView):
         project_id = ProjectIdField()
         filter = CallsFilterSerializer(required=False, allow_null=True)
         query = JsonObjectField(required=False, allow_null=True)
-        sort_by = NullableListField(
-            child=FeedbackQueryApi.InputSerializer.SortBySerializer(), max_items=MAX_SORT_KEYS, required=False
-        )
+        sort_by = sort_by_field()
         limit = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
         offset = StrictIntegerField(min_value=0, max_value=MAX_CALLS, required=False, allow_null=True)
         columns = NullableListField(child=StrictStringField(), max_items=MAX_COLUMNS, required=False)

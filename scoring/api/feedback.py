@@ -8,9 +8,7 @@ from rest_framework.views import APIView
 
 from scoring.api.fields import (
     MAX_COLUMNS,
-    MAX_SORT_KEYS,
     JsonObjectField,
-    LiteralStringField,
     NullableListField,
     StrictIntegerField,
     StrictListField,
@@ -18,6 +16,7 @@ from scoring.api.fields import (
     UUIDStringField,
     WeaveObjectSerializer,
     WeaveStringField,
+    sort_by_field,
 )
 from scoring.models import Feedback
 from scoring.selectors.feedback import MAX_LIMIT, feedback_query
@@ -85,14 +84,10 @@ class FeedbackCreateBatchApi(APIView):
 
 class FeedbackQueryApi(APIView):
     class InputSerializer(WeaveObjectSerializer):
-        class SortBySerializer(WeaveObjectSerializer):
-            field = StrictStringField()
-            direction = LiteralStringField(choices=("asc", "desc"))
-
         project_id = StrictStringField()
         fields = NullableListField(child=StrictStringField(), max_items=MAX_COLUMNS, required=False)
         query = JsonObjectField(required=False, allow_null=True)
-        sort_by = NullableListField(child=SortBySerializer(), max_items=MAX_SORT_KEYS, required=False)
+        sort_by = sort_by_field()
         limit = StrictIntegerField(min_value=0, max_value=MAX_LIMIT, required=False, allow_null=True)
         offset = StrictIntegerField(min_value=0, max_value=MAX_OFFSET, required=False, allow_null=True)
 

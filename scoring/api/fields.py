@@ -350,3 +350,15 @@ class NullableListField(StrictListField):
         if data is None:
             return True, None
         return super().validate_empty_values(data)
+
+
+class SortBySerializer(WeaveObjectSerializer):
+    """Weave's SortBy: one key of a query's order."""
+
+    field = StrictStringField()
+    direction = LiteralStringField(choices=("asc", "desc"))
+
+
+def sort_by_field() -> NullableListField:
+    """A request's `sort_by`: Weave's list of SortBy, at most MAX_SORT_KEYS keys."""
+    return NullableListField(child=SortBySerializer(), max_items=MAX_SORT_KEYS, required=False)

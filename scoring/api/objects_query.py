@@ -4,15 +4,14 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.api.feedback import FeedbackQueryApi
 from scoring.api.fields import (
-    MAX_SORT_KEYS,
     NullableListField,
     ProjectIdField,
     StrictBooleanField,
     StrictIntegerField,
     StrictStringField,
     WeaveObjectSerializer,
+    sort_by_field,
 )
 from scoring.api.objects import ObjReadApi
 from scoring.selectors.objects import objs_query
@@ -36,9 +35,7 @@ class ObjsQueryApi(APIView):
 
         project_id = ProjectIdField()
         filter = FilterSerializer(required=False, allow_null=True)
-        sort_by = NullableListField(
-            child=FeedbackQueryApi.InputSerializer.SortBySerializer(), max_items=MAX_SORT_KEYS, required=False
-        )
+        sort_by = sort_by_field()
         limit = StrictIntegerField(min_value=0, max_value=MAX_OBJECTS, required=False, allow_null=True)
         offset = StrictIntegerField(min_value=0, max_value=MAX_OBJECTS, required=False, allow_null=True)
         metadata_only = StrictBooleanField(required=False, allow_null=True)

@@ -5,9 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.api.feedback import FeedbackQueryApi
 from scoring.api.fields import (
-    MAX_SORT_KEYS,
     JsonObjectField,
     NullableListField,
     ProjectIdField,
@@ -16,6 +14,7 @@ from scoring.api.fields import (
     StrictStringField,
     WeaveObjectSerializer,
     WeaveStringField,
+    sort_by_field,
 )
 from scoring.selectors.tables import table_query, table_row_count
 from scoring.services.tables import table_create
@@ -61,9 +60,7 @@ class TableQueryApi(APIView):
         project_id = ProjectIdField()
         digest = WeaveStringField()
         filter = FilterSerializer(required=False, allow_null=True)
-        sort_by = NullableListField(
-            child=FeedbackQueryApi.InputSerializer.SortBySerializer(), max_items=MAX_SORT_KEYS, required=False
-        )
+        sort_by = sort_by_field()
         limit = StrictIntegerField(min_value=0, max_value=MAX_ROWS, required=False, allow_null=True)
         offset = StrictIntegerField(min_value=0, max_value=MAX_ROWS, required=False, allow_null=True)
 
