@@ -1,5 +1,5 @@
 """Reading monitors: the active ones of a project (latest versions), which projects have any (a
-flag each process keeps for a moment), and each version's counts and latency."""
+flag each process keeps for a moment), each version's counts and latency, and a project's monitors."""
 
 import threading
 import time
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Count, F, Q
 
 from scoring.errors import NotFound
-from scoring.models import Feedback, MonitorVersion, Object, ScoringTask
+from scoring.models import Feedback, MonitorVersion, Object, Project, ScoringTask
 from scoring.selectors.projects import project_for_read
 from scoring.weave.monitors import MONITOR_CLASSES, MonitorInvalid, MonitorSpec, monitor_spec
 from scoring.weave.refs import object_ref_uri
@@ -101,6 +101,11 @@ def monitor_stats(*, user, project_id: str, name: str) -> list[MonitorVersionSta
     )
     if not versions:
         raise NotFound(f"No monitor {name!r} in project {project_id}.")
+    return _versions_stats(project_id, versions)
+
+
+def _versions_stats(project_id: str, versions: list[Object]) -> list[MonitorVersionStats]:
+    """The counts and latency of these monitor versions, in their order."""
     states = {state.monitor_id: state for state in MonitorVersion.objects.filter(monitor__in=versions)}
     job_ids = [state.job_id for state in states.values()]
     counts: dict = {job_id: {status: 0 for status in ScoringTask.Status.values} for job_id in job_ids}
@@ -132,6 +137,43 @@ def monitor_stats(*, user, project_id: str, name: str) -> list[MonitorVersionSta
             )
         )
     return stats
+
+
+@dataclass(frozen=True)
+class MonitorSummary:
+    """A monitor as its latest version: what it asks for (None, with the reason, when the value
+    cannot be read as a monitor) and that version's counts."""
+
+    obj: Object
+    spec: MonitorSpec | None
+    problem: str | None
+    stats: MonitorVersionStats
+
+
+def project_monitors(*, project: Project, name: str | None = None) -> list[MonitorSummary]:
+    """The project's monitors (or the one named), by name, each as its latest version."""
+    latest = monitors_latest(project_pk=project.pk).order_by("object_id")
+    if name is not None:
+        latest = latest.filter(object_id=name)
+    latest = list(latest)
+    summaries = []
+    for obj, stats in zip(latest, _versions_stats(project.project_id, latest), strict=True):
+        try:
+            spec, problem = monitor_spec(obj.val, class_name=obj.leaf_object_class), None
+        except MonitorInvalid as exc:
+            spec, problem = None, str(exc)
+        summaries.append(MonitorSummary(obj=obj, spec=spec, problem=problem, stats=stats))
+    return summaries
+
+
+def monitors_using(*, project: Project, scorer_ref: str) -> list[Object]:
+    """The latest versions of the project's monitors whose scorers include this scorer version."""
+    # Filtered here rather than by JSON containment, which SQLite lacks; a project has few monitors.
+    return [
+        obj
+        for obj in monitors_latest(project_pk=project.pk).order_by("object_id")
+        if isinstance(obj.val, dict) and isinstance(obj.val.get("scorers"), list) and scorer_ref in obj.val["scorers"]
+    ]
 
 
 def monitor_names(*, user, project_id: str) -> list[str]:

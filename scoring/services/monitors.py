@@ -1,20 +1,39 @@
-"""Backfill: a monitor, or scorers, applied to calls that ended before it existed, or re-scoring
-the calls scored by an older version of a scorer; an ordinary job through job_submit."""
+"""Monitors: activating and deactivating one as the weave client does, and backfill (a monitor,
+or scorers, applied to calls that ended before it existed; an ordinary job through job_submit)."""
 
 from datetime import datetime
 
 from django.db.models import Q
 
 from scoring.engine.monitors import monitor_plan
-from scoring.errors import RequestValidationError, error
+from scoring.errors import NotFound, RequestValidationError, error
 from scoring.models import Call, Feedback, Object
-from scoring.selectors.monitors import MONITOR_OBJECTS
+from scoring.selectors.monitors import MONITOR_OBJECTS, monitors_latest
 from scoring.selectors.projects import project_for_read
 from scoring.services.jobs import SubmittedJob, job_submit
-from scoring.weave.monitors import MonitorInvalid, sampled_in
+from scoring.services.objects import object_create
+from scoring.weave.monitors import MonitorInvalid, monitor_spec, op_names_normalized, sampled_in
 from scoring.weave.refs import InvalidRef, call_ref_uri, object_ref_uri, parse_object_ref
 
 SOURCE = "backfill"
+
+
+def monitor_set_active(*, user, project_id: str, name: str, active: bool) -> Object:
+    """Publish the monitor again with `active` set, as the client's Monitor.activate() and
+    deactivate() do: its latest value with short op names expanded to op refs, through
+    object_create (so the user must be allowed to write the project and is its publisher).
+    Publishing content an earlier version had makes that version the latest again."""
+    project = project_for_read(user=user, project_id=project_id)
+    latest = monitors_latest(project_pk=project.pk).filter(object_id=name).first() if project else None
+    if latest is None:
+        raise NotFound(f"No monitor {name!r} in project {project_id}.")
+    try:
+        monitor_spec(latest.val, class_name=latest.leaf_object_class)
+        op_names = op_names_normalized(latest.val.get("op_names") or [], project_id=project_id)
+    except MonitorInvalid as exc:
+        raise RequestValidationError([error(("body", "name"), f"Monitor {name!r}: {exc}", "monitor_invalid")]) from None
+    val = {**latest.val, "active": active, "op_names": op_names}
+    return object_create(user=user, project_id=project_id, object_id=name, val=val)
 
 
 def monitor_backfill(

@@ -17,3 +17,9 @@ def pretty_json(value) -> str:
 def call_title(call) -> str:
     """A call's display name, else its op's short name (`answer`, not the op's full ref)."""
     return call.display_name or op_short_name(call.op_name or "")
+
+
+@register.filter
+def op_short(op_name: str) -> str:
+    """`answer` for an op ref such as `weave:///e/p/op/answer:*`."""
+    return op_short_name(op_name or "")

@@ -123,3 +123,21 @@ def sampled_in(monitor_name: str, key: str, rate: float) -> bool:
         return False
     digest = hashlib.blake2b(f"{monitor_name}\x00{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") < rate * 2**64
+
+
+def op_names_normalized(op_names: list[str], *, project_id: str) -> list[str]:
+    """Short op names expanded to `weave:///<project>/op/<name>:*`, as the client's
+    Monitor.activate() and deactivate() store them; refs and agent span names stay as they are."""
+    normalized = []
+    for name in op_names:
+        if name in AGENT_SPAN_OP_NAMES or name.strip().startswith("weave:///"):
+            normalized.append(name)
+            continue
+        short = name.strip().strip("/")
+        if not short:
+            raise MonitorInvalid(f"op_names entries must be non-empty; got {name!r}")
+        if "/" in short:
+            raise MonitorInvalid(f"op_names entries must be a weave URI or a single op short name; got {name!r}")
+        # Unquoted, as the client's OpRef.uri() writes it.
+        normalized.append(f"weave:///{project_id}/op/{short}:*")
+    return normalized

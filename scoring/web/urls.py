@@ -4,9 +4,10 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from scoring.web import calls, jobs, objects, projects
+from scoring.web import calls, jobs, monitors, objects, projects
 
 JOB = "<str:entity>/<str:project>/weave/jobs/<uuid:job_id>"
+MONITOR = "<str:entity>/<str:project>/weave/monitors/<str:name>"
 
 urlpatterns = [
     path("", projects.home, name="web-home"),
@@ -31,4 +32,8 @@ urlpatterns = [
     ),
     path(JOB + "/cancel", jobs.job_cancel_view, name="web-job-cancel"),
     path(JOB + "/retry", jobs.job_retry_view, name="web-job-retry"),
+    path("<str:entity>/<str:project>/weave/monitors", monitors.monitors, name="web-monitors"),
+    path(MONITOR, monitors.monitor, name="web-monitor"),
+    path(MONITOR + "/activate", monitors.monitor_set_active_view, {"active": True}, name="web-monitor-activate"),
+    path(MONITOR + "/deactivate", monitors.monitor_set_active_view, {"active": False}, name="web-monitor-deactivate"),
 ]

@@ -1,7 +1,7 @@
 """The pages for people in a real headless Chromium against a live server and a real worker: calls
 logged by the official weave client, the three links it prints, filtering by a failed score,
-scoring selected calls and watching the job succeed, and the project rule on every page.
-Screenshots of each page go to test-artifacts/."""
+scoring selected calls and watching the job succeed, a monitor's counts and its deactivation, and
+the project rule on every page. Screenshots of each page go to test-artifacts/."""
 
 import shutil
 
@@ -167,3 +167,63 @@ def test_weave_links_filter_score_and_watch_the_job(weave_client, worker, browse
         assert response.status == 404, url
         assert "Not found" in other.inner_text("h1"), url
     other.screenshot(path=str(ARTIFACTS / "web-not-found.png"), full_page=True)
+
+
+def monitor_settled(count: int) -> bool:
+    tasks = ScoringTask.objects.filter(job__source="monitor")
+    return tasks.count() >= count and not tasks.filter(status__in=["queued", "running", "waiting"]).exists()
+
+
+def test_monitors_page_shows_counts_and_deactivates(weave_client, worker, browser, live_server, make_user):
+    """A monitor activated with the weave client scores new calls of its op; the monitors page,
+    reached from the calls page's navigation, shows its counts and links its scorer; deactivating
+    it from the keyboard publishes a version the page shows inactive and the weave client reads
+    back as inactive; the monitor's page lists both versions; another user gets 404."""
+    from weave.scorers import ValidJSONScorer
+
+    @weave.op
+    def answer(question: str) -> str:
+        return '{"answer": "' + question.upper() + '"}'
+
+    first = weave.Monitor(name="json-check", op_names=["answer"], scorers=[ValidJSONScorer()]).activate()
+    for i in range(3):
+        answer(f"q{i}")
+    weave_client.flush()
+    wait_for(lambda: monitor_settled(3), timeout=90, message="the monitor's three tasks")
+
+    page = sign_in(browser, live_server.url, "alice", "/alice/demo/weave")
+    with page.expect_navigation():
+        page.get_by_role("navigation", name="Site").get_by_role("link", name="Monitors").click()
+    assert page.url == f"{live_server.url}/alice/demo/weave/monitors"
+    row = page.locator("tr[data-monitor='json-check']")
+    cells = [cell.strip() for cell in row.locator("td").all_inner_texts()]
+    assert cells[:8] == ["active", "answer", "100%", "ValidJSONScorer", "3", "0", "3", "0"]
+    assert cells[8].endswith(" s") and cells[9].endswith(" s")
+    assert (
+        row.get_by_role("link", name="ValidJSONScorer")
+        .get_attribute("href")
+        .startswith("/alice/demo/weave/objects/ValidJSONScorer/versions/")
+    )
+    page.screenshot(path=str(ARTIFACTS / "web-monitors.png"), full_page=True)
+
+    row.get_by_role("button", name="Deactivate json-check").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "json-check is inactive (version v1)" in page.inner_text(".messages")
+    assert page.locator("tr[data-monitor='json-check'] td.monitor-state").inner_text() == "inactive"
+    assert weave.ref("json-check:latest").get().active is False
+
+    with page.expect_navigation():
+        page.get_by_role("link", name="json-check").click()
+    versions = page.locator("#monitor-versions tbody tr")
+    assert versions.count() == 2
+    v0 = versions.nth(1)
+    assert (v0.locator("th").inner_text(), v0.locator(".status").inner_text()) == ("v0", "active")
+    assert v0.locator("th a").get_attribute("href").endswith(first.digest)
+    assert versions.nth(0).locator(".status").inner_text() == "inactive"
+    page.screenshot(path=str(ARTIFACTS / "web-monitor.png"), full_page=True)
+
+    make_user("bob")
+    other = sign_in(browser, live_server.url, "bob", "/")
+    for url in ("/alice/demo/weave/monitors", "/alice/demo/weave/monitors/json-check"):
+        assert other.goto(live_server.url + url).status == 404, url
