@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from scoring.engine.run import task_run
-from scoring.models import ScoringJob, ScoringTask
+from scoring.models import ApiKey, ScoringJob, ScoringTask
+from scoring.services.api_keys import api_key_create
 from scoring.services.jobs import job_submit
 from tests import factories
-from tests.conftest import ROOT
+from tests.conftest import ROOT, basic
 
 Status = ScoringTask.Status
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -180,3 +183,22 @@ def test_admin_lists_monitor_versions_with_their_counts(client, admin_user, user
     assert "json-check" in body
     assert '<td class="field-matched">7</td>' in body
     assert '<td class="field-sampled_out">3</td>' in body
+
+
+def test_revoke_action_stops_a_key_authenticating(client, admin_user, user):
+    """An operator signed in to the admin revokes a key with the "Revoke" action: the key, which
+    authenticated a moment before, is refused with 401 from then on."""
+    api_key, key = api_key_create(user=user, name="laptop")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=basic(key))
+    query = {"project_id": "alice/demo"}
+    assert api.post("/feedback/query", query, format="json").status_code == 200
+    assert client.login(username="root", password="pw-root")
+
+    response = client.post(
+        reverse("admin:scoring_apikey_changelist"), {"action": "revoke", "_selected_action": [api_key.pk]}
+    )
+
+    assert response.status_code == 302
+    assert ApiKey.objects.get(pk=api_key.pk).revoked_at is not None
+    assert api.post("/feedback/query", query, format="json").status_code == 401

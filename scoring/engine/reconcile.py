@@ -93,6 +93,8 @@ def reconcile_once_per_interval(broker, interval: float) -> bool:
     """Reconcile unless another worker process did within `interval` seconds (one at a time across
     the fleet, by a lock in Redis); returns whether this process did."""
     if not adapter.lock(broker, "reconcile-lock", seconds=interval - 1):
+        logger.debug("Another worker process reconciles this interval (%ss)", interval)
         return False
+    logger.debug("Reconciling: this worker process holds the lock for %ss", interval)
     reconcile()
     return True

@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from scoring.engine.reconcile import broker_view
 from scoring.engine.run import task_run
 from scoring.models import Feedback, ScoringTask
 from scoring.selectors.jobs import JobProgress
@@ -144,3 +145,19 @@ def test_unknown_job_is_404(api, db):
     response = api.get(f"/calls/score/jobs/{uuid.uuid4()}")
     assert response.status_code == 404
     assert "detail" in response.json()
+
+
+def test_retry_sends_its_dispatch_message_after_commit(transactional_db, broker, api, job_id):
+    """Retrying failed tasks commits them queued and then hands the job to the broker: after POST
+    .../retry the broker holds the job's dispatch message (on-commit hooks fire here)."""
+    for task in tasks_by_call(job_id).values():
+        task_run(task_id=task.pk)
+    broker.flush_all()
+    assert broker_view().job_ids == frozenset()
+
+    response = api.post(f"/calls/score/jobs/{job_id}/retry")
+
+    assert response.status_code == 200
+    assert tasks_by_call(job_id)["bad"].status == Status.QUEUED
+    assert broker_view().job_ids == frozenset({job_id})
+    assert response.json()["retried"] == 1

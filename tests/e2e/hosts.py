@@ -367,9 +367,10 @@ class Network:
 
 
 def service_env(database_url: str, broker_url: str, **extra: str) -> dict:
-    """The environment of a web or worker process of the service on the private servers."""
+    """The environment of a web or worker process of the service on the private servers; `extra`
+    may override the fast recovery clock."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings_test", "PYTHONUNBUFFERED": "1"}
-    env.update(DATABASE_URL=database_url, BROKER_URL=broker_url, **FAST_RECOVERY_ENV, **extra)
+    env.update({"DATABASE_URL": database_url, "BROKER_URL": broker_url, **FAST_RECOVERY_ENV, **extra})
     return env
 
 

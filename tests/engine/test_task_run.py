@@ -6,11 +6,14 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from scoring.engine.run import task_run
+from scoring.engine.run import task_claim, task_run, task_run_claimed
 from scoring.models import Call, Feedback, ScoringTask
 from scoring.services.jobs import job_submit
+from scoring.services.objects import object_store
 from scoring.weave.ids import wb_user_id_for
 from tests import factories
+
+pytest_plugins = ["tests.fakes.fixtures"]
 
 Status = ScoringTask.Status
 
@@ -220,4 +223,83 @@ def test_task_whose_attempts_never_finish_is_failed(submit, settings):
     assert task_run(task_id=task.pk).status == Status.FAILED
     task.refresh_from_db()
     assert task.error_type == "AttemptsExhausted"
+    assert Feedback.objects.count() == 0
+
+
+def test_call_that_ended_with_an_exception_fails_without_feedback(submit):
+    """A call that ended with an exception fails its pair as CallFailed, quoting the exception;
+    the scorer does not run, so there is no feedback and no scoring call."""
+    call = factories.call(call_id="c1", output=None)
+    Call.objects.filter(pk=call.pk).update(exception="ZeroDivisionError: division by zero")
+    task = only_task(submit(["c1"], [factories.scorer()]))
+    assert task_run(task_id=task.pk).status == Status.FAILED
+    task.refresh_from_db()
+    assert (task.status, task.error_type, task.scoring_call_id) == (Status.FAILED, "CallFailed", None)
+    assert "ZeroDivisionError: division by zero" in task.error_message
+    assert Feedback.objects.count() == 0
+    assert list(Call.objects.values_list("call_id", flat=True)) == ["c1"]
+
+
+def taken_over(task_id: int):
+    """Claim a task, then let its lease expire and have another worker claim it: returns the
+    stale claim and the claim that took it over."""
+    stale = task_claim(task_id=task_id)
+    ScoringTask.objects.filter(pk=task_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    current = task_claim(task_id=task_id)
+    assert (stale.attempts, current.attempts) == (1, 2)
+    return stale, current
+
+
+@pytest.mark.parametrize("set_based", [False, True], ids=["portable", "set-based"])
+def test_a_worker_whose_claim_was_taken_over_writes_nothing(submit, set_based):
+    """A worker whose task was claimed again by another (its lease expired) scores but writes
+    nothing: no feedback, no scoring call, and the task stays as the new claim left it; the new
+    holder's result is then recorded once. On the portable path and the set-based one."""
+    factories.call(call_id="c1")
+    task = only_task(submit(["c1"], [factories.scorer()]))
+    stale, current = taken_over(task.pk)
+    before = ScoringTask.objects.values().get(pk=task.pk)
+
+    assert task_run_claimed(stale, set_based=set_based) is None
+
+    assert ScoringTask.objects.values().get(pk=task.pk) == before
+    assert before["status"] == Status.RUNNING
+    assert Feedback.objects.count() == 0
+    assert list(Call.objects.values_list("call_id", flat=True)) == ["c1"]
+    assert task_run_claimed(current, set_based=set_based).status == Status.SUCCEEDED
+    task.refresh_from_db()
+    assert (task.status, task.attempts) == (Status.SUCCEEDED, 2)
+    assert Feedback.objects.get().task_id == task.pk
+    assert Call.objects.count() == 2  # the call and the one scoring call of the holder
+
+
+def test_judge_whose_model_is_in_another_project_is_refused_before_any_request(submit, openai_provider):
+    """A judge of alice/demo whose model ref points into bob/other is refused without asking the
+    provider (ScorerConfigError), although alice/demo holds an identical model of the same
+    digest: a nested ref never leaves the scorer's project."""
+    model_val = {
+        "_type": "LLMStructuredCompletionModel",
+        "_class_name": "LLMStructuredCompletionModel",
+        "_bases": ["Model", "Object", "BaseModel"],
+        "llm_model_id": "openai/gpt-4o-mini",
+        "default_params": {"response_format": "json_object"},
+    }
+    theirs = object_store(project=factories.project("bob/other"), object_id="judge-model", val=model_val)
+    ours = object_store(project=factories.project("alice/demo"), object_id="judge-model", val=model_val)
+    assert ours.digest == theirs.digest
+    factories.call(call_id="c1", output="4", inputs={"question": "2+2?"})
+    ref = factories.scorer(
+        class_name="LLMAsAJudgeScorer",
+        object_id="judge",
+        model=f"weave:///bob/other/object/judge-model:{theirs.digest}",
+        scoring_prompt="Question: {question}\nAnswer: {output}",
+    )
+    task = only_task(submit(["c1"], [ref]))
+
+    assert task_run(task_id=task.pk).status == Status.FAILED
+
+    task.refresh_from_db()
+    assert task.error_type == "ScorerConfigError"
+    assert "bob/other" in task.error_message and "alice/demo" in task.error_message
+    assert openai_provider.requests == []
     assert Feedback.objects.count() == 0

@@ -24,6 +24,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     latency: float = 0.0
     hang: bool = False  # never answer: the client's read timeout must fire
+    # Seconds between the body's bytes: every read gets data, so no read timeout ever fires and
+    # only something that interrupts the reader (a time limit) ends the request early.
+    trickle: float = 0.0
 
 
 @dataclass
@@ -158,8 +161,7 @@ class ScriptedServer:
         with self._lock:
             self.in_flight -= 1
 
-    @staticmethod
-    def _write(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+    def _write(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
         if reply.body is not None:
             data = reply.body.encode() if isinstance(reply.body, str) else reply.body
             content_type = "text/plain; charset=utf-8"
@@ -171,4 +173,11 @@ class ScriptedServer:
         for name, value in headers.items():
             handler.send_header(name, value)
         handler.end_headers()
-        handler.wfile.write(data)
+        if not reply.trickle:
+            handler.wfile.write(data)
+            return
+        for i in range(len(data)):
+            handler.wfile.write(data[i : i + 1])
+            handler.wfile.flush()
+            if self._closing.wait(reply.trickle):
+                return

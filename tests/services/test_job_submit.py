@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from scoring.engine.reconcile import broker_view
 from scoring.models import Object, ScoringJob
 from scoring.weave.ids import wb_user_id_for
 from tests import factories
@@ -145,3 +146,16 @@ def test_submit_does_not_query_per_pair(api, user, db):
         assert submit(api, call_ids, refs).status_code == 200
     assert len(large) == len(small)
     assert Object.objects.filter(project=project).count() == 5
+
+
+def test_submit_sends_its_dispatch_message_after_commit(transactional_db, broker, api, ref):
+    """Once the job is committed (on-commit hooks fire here), the broker holds its one dispatch
+    message, and no task message yet: the workers fan it out."""
+    assert broker_view().job_ids == frozenset()
+
+    response = submit(api, ["c0", "c1"], [ref])
+
+    assert response.status_code == 200
+    view = broker_view()
+    assert view.job_ids == frozenset({response.json()["job_id"]})
+    assert view.task_ids == frozenset()
