@@ -303,6 +303,9 @@ SCORING_RECONCILE_GRACE_SECONDS = float(os.environ.get("SCORING_RECONCILE_GRACE_
 SCORING_MONITOR_POLL_SECONDS = float(os.environ.get("SCORING_MONITOR_POLL_SECONDS", "0.2"))
 SCORING_MONITOR_BATCH = env_int("SCORING_MONITOR_BATCH", 2_000)
 SCORING_MONITOR_FLAG_SECONDS = float(os.environ.get("SCORING_MONITOR_FLAG_SECONDS", "1"))
+# The longest a worker's consumer sleeps between fetches when the queue is empty or its prefetch is
+# full (Dramatiq's default is 1,000 ms, which a monitored call's score would wait for under load).
+SCORING_WORKER_IDLE_MS = env_int("SCORING_WORKER_IDLE_MS", 100)
 SCORING_RETRY_BASE_DELAY = float(os.environ.get("SCORING_RETRY_BASE_DELAY", "1"))
 SCORING_RETRY_MAX_DELAY = float(os.environ.get("SCORING_RETRY_MAX_DELAY", "60"))
 

@@ -15,7 +15,7 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
-from scoring.engine import states
+from scoring.engine import classify, states
 from scoring.engine.bulk import hot_cursor, json_insert, json_rows
 from scoring.engine.evaluate import (
     CALL_FIELDS,
@@ -184,7 +184,7 @@ class _Request:
     task_id: int
     done: threading.Lock = field(default_factory=threading.Lock)  # held until the writer is done
     result: TaskResult | None = None
-    handed_back: ClaimedTask | None = None
+    handed_back: ClaimedTask | list[ClaimedTask] | None = None
     error: BaseException | None = None
 
     def __post_init__(self):
@@ -197,7 +197,8 @@ _STOP = _Request(task_id=0)  # tells the writer to finish
 class GroupCommitter:
     """One per worker process: `run(task_id)` is called by actor threads and blocks until the
     writer thread has scored and recorded the task; a task of a slow scorer (or whose call still
-    runs) is claimed and returned instead, for the calling thread to score (run.task_run_claimed).
+    runs) is claimed and returned instead, for the calling thread to score (run.task_run_claimed),
+    and a ClassifierMonitor's judge with the other judges' tasks of its call (run.task_run_together).
 
     Look-ahead: a batch is as large as the number of actor threads waiting in `run`, which would
     keep batches small. So the writer also takes the tasks of messages this process has already
@@ -223,7 +224,7 @@ class GroupCommitter:
         self._lock = threading.Lock()  # guards _done_ahead and the start of the writer
         self._writer: threading.Thread | None = None
 
-    def run(self, task_id: int) -> TaskResult | ClaimedTask | None:
+    def run(self, task_id: int) -> TaskResult | ClaimedTask | list[ClaimedTask] | None:
         with self._lock:
             status = self._done_ahead.pop(task_id, None)
             if status is not None:
@@ -328,7 +329,7 @@ class GroupCommitter:
     def _process(self, batch: list[_Request], ahead: list[int]):
         by_id = {request.task_id: request for request in batch}
         started_at = timezone.now()
-        finals, to_claim = [], []
+        finals, to_claim, merged, together = [], [], set(), {}
         for task in tasks_read_many([*by_id, *ahead]):
             scorer_and_ref = scorer_load_or_none(scorer_pk=task.scorer_pk, project_id=task.project_id)
             if task.id not in by_id:  # looked ahead at: recorded now only if fast and final
@@ -338,6 +339,15 @@ class GroupCommitter:
                         finals.append((task, verdict))
                 continue
             if scorer_and_ref is not None and scorer_and_ref[0].slow:
+                key = classify.merge_key(task, scorer_and_ref[0])
+                if key is not None:
+                    if key in merged:  # claimed below with the first judge of its group
+                        continue
+                    # A ClassifierMonitor's judges on one call: claimed together, in this one
+                    # statement, so that no later batch takes one of them away from the group.
+                    merged.add(key)
+                    together[task.id] = classify.siblings(task) or []
+                    to_claim += together[task.id]
                 to_claim.append(task.id)  # scored in its own thread, holding a claim while it waits
                 continue
             verdict = self._evaluate(task=task, scorer_and_ref=scorer_and_ref)
@@ -354,8 +364,14 @@ class GroupCommitter:
                 done_ahead[task.id] = verdict.status
         if ahead:
             self._remember_ahead(done_ahead, set(ahead) - done_ahead.keys())
-        for task in tasks_claim_many(to_claim) if to_claim else []:
-            by_id[task.id].handed_back = task
+        claimed = {task.id: task for task in tasks_claim_many(to_claim)} if to_claim else {}
+        for task_id, task in claimed.items():
+            if task_id in by_id and not any(task_id in group for group in together.values()):
+                by_id[task_id].handed_back = task
+        for first, others in together.items():
+            group = [claimed[task_id] for task_id in (first, *others) if task_id in claimed]
+            if group:  # the thread of the first scores them all (run.task_run_together)
+                by_id[first].handed_back = group
         self._unchecked_jobs.update(task.job_id for task, _ in finals)
 
 

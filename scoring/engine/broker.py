@@ -151,3 +151,35 @@ def fetched_args(worker, actor) -> list:
         and item.message.queue_name == actor.queue_name
         and item.message.args
     ]
+
+
+def consumer_idle_timeout(worker, milliseconds: int) -> None:
+    """Bound how long the worker's consumers sleep between fetches. Dramatiq's Redis consumer backs
+    off exponentially up to the worker timeout (1 s) whenever a fetch brings nothing, and also
+    whenever its prefetch is full, so a message sent to an idle (or just saturated) process could
+    wait up to a second before it is even fetched. Set before the worker boots its consumers."""
+    worker.worker_timeout = milliseconds
+
+
+def _wake_key(broker) -> str:
+    return f"{broker.namespace}:scoring-monitors.wake"
+
+
+def wake_monitors(broker) -> None:
+    """Tell one waiting matcher that ended calls are in the outbox (Redis only; elsewhere, and if
+    this fails, the matchers' poll finds them). The list is capped: a wake-up is not a message."""
+    if not inspectable(broker):
+        return
+    with broker.client.pipeline(transaction=False) as pipe:
+        pipe.lpush(_wake_key(broker), 1)
+        pipe.ltrim(_wake_key(broker), 0, 7)
+        pipe.execute()
+
+
+def wait_for_monitors_wake(broker, seconds: float) -> bool:
+    """Wait up to `seconds` for a wake_monitors; False if none came (or the broker has no such
+    list, after sleeping the whole time)."""
+    if not inspectable(broker):
+        time.sleep(seconds)
+        return False
+    return broker.client.blpop([_wake_key(broker)], timeout=seconds) is not None

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from scoring.engine.states import Status
 from scoring.models import Object
-from scoring.scorers import Scorer, scorer_class_for
+from scoring.scorers import Scorer, classifier, scorer_class_for
 from scoring.scorers.base import (
     MissingArgument,
     Outcome,
@@ -161,7 +161,57 @@ class Verdict:
 
 def evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = None) -> Verdict:
     """Apply the scorer to the task's call; writes nothing."""
-    verdict = _evaluate(task=task, scorer_and_ref=scorer_and_ref)
+    step = _prepare(task, scorer_and_ref)
+    if isinstance(step, Verdict):
+        return _untraced(task, step)
+    context = ScoringContext(
+        project_id=task.project_id,
+        call_id=task.call.call_id,
+        scoring_call_id=step.scoring_call_id,
+        task_key=f"{task.job_id}:{task.id}",
+        # Only scorers that send the call elsewhere (remote scorers) need it in Weave's shape.
+        call=call_schema(task.project_id, {f: getattr(task.call, f) for f in CALL_FIELDS}) if step.scorer.slow else {},
+        scorer_ref=step.scorer_ref,
+    )
+    started_at = timezone.now()
+    try:
+        outcome = step.scorer.run(step.arguments, context)
+    except Exception as exc:
+        return _untraced(task, _verdict(task, step, started_at, exception=exc))
+    return _untraced(task, _verdict(task, step, started_at, outcome=outcome))
+
+
+def evaluate_together(*, tasks: list[ClaimedTask]) -> list[Verdict]:
+    """Apply the LLM judges of claimed tasks of one call (judges with one classifier.merge_key) in
+    one provider request, a ClassifierMonitor's; one verdict per task, each as
+    `evaluate` makes it. A task that cannot be scored, or whose judge's share of the answer is
+    missing or malformed, fails alone; a request that failed is every task's failure (or wait)."""
+    verdicts: list[Verdict | None] = [None] * len(tasks)
+    prepared = []
+    for index, task in enumerate(tasks):
+        step = _prepare(task, None)
+        if isinstance(step, Verdict):
+            verdicts[index] = step
+        else:
+            prepared.append((index, task, step))
+    if prepared:
+        call = tasks[0].call
+        started_at = timezone.now()
+        try:
+            judgements = classifier.classify(
+                [(step.scorer, step.arguments) for _, _, step in prepared],
+                {"op_name": call.op_name, "inputs": call.inputs, "output": call.output, "exception": call.exception},
+            )
+        except Exception as exc:
+            for index, task, step in prepared:
+                verdicts[index] = _verdict(task, step, started_at, exception=exc)
+        else:
+            for (index, task, step), judgement in zip(prepared, judgements, strict=True):
+                verdicts[index] = _verdict(task, step, started_at, outcome=judgement.outcome, exception=judgement.error)
+    return [_untraced(task, verdict) for task, verdict in zip(tasks, verdicts, strict=True)]
+
+
+def _untraced(task: ClaimedTask, verdict: Verdict) -> Verdict:
     if not task.traced:
         verdict.scoring_call = None
         if verdict.feedback is not None:
@@ -169,7 +219,18 @@ def evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = N
     return verdict
 
 
-def _evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None) -> Verdict:
+@dataclass(frozen=True)
+class _Ready:
+    """A task that may be scored: its scorer, the scorer's ref and arguments, its scoring call's id."""
+
+    scorer: Scorer
+    scorer_ref: str
+    arguments: dict
+    scoring_call_id: str
+
+
+def _prepare(task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None) -> "Verdict | _Ready":
+    """What is needed to run the task's scorer, or the verdict of a task that cannot run it."""
     attempts = task.attempts - task.retried_at_attempt
     if attempts > settings.SCORING_MAX_ATTEMPTS:
         # Earlier attempts were claimed but never finished: their worker died or was stopped.
@@ -184,30 +245,35 @@ def _evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None) -
         return Verdict(Status.FAILED, type(exc).__name__, str(exc))
     except PermanentTaskError as exc:
         return Verdict(Status.FAILED, exc.error_type, str(exc))
+    return _Ready(scorer, scorer_ref, arguments, uuid7())
 
-    scoring_call_id = uuid7()
-    context = ScoringContext(
-        project_id=task.project_id,
-        call_id=task.call.call_id,
-        scoring_call_id=scoring_call_id,
-        task_key=f"{task.job_id}:{task.id}",
-        # Only scorers that send the call elsewhere (remote scorers) need it in Weave's shape.
-        call=call_schema(task.project_id, {f: getattr(task.call, f) for f in CALL_FIELDS}) if scorer.slow else {},
-        scorer_ref=scorer_ref,
-    )
-    started_at = timezone.now()
-    try:
-        outcome = scorer.run(arguments, context)
-    except RetryableError as exc:
+
+def _verdict(
+    task: ClaimedTask,
+    step: _Ready,
+    started_at: datetime,
+    *,
+    outcome: Outcome | None = None,
+    exception: BaseException | None = None,
+) -> Verdict:
+    """The verdict of a scorer's run: its outcome, or the exception it raised."""
+    scorer, scorer_ref, arguments, scoring_call_id = step.scorer, step.scorer_ref, step.arguments, step.scoring_call_id
+    if isinstance(exception, RetryableError):
         attempts = task.attempts - task.retried_at_attempt
         if attempts < settings.SCORING_MAX_ATTEMPTS:
-            return Verdict(Status.WAITING, exc.error_type, str(exc), retry_after=exc.retry_after)
-        scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
-        return Verdict(Status.FAILED, exc.error_type, f"Gave up after {attempts} attempts: {exc}", scoring_call)
-    except Exception as exc:
-        error_type = exc.error_type if isinstance(exc, ScorerFailed) else type(exc).__name__
-        scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
-        return Verdict(Status.FAILED, error_type, str(exc) or repr(exc), scoring_call)
+            return Verdict(Status.WAITING, exception.error_type, str(exception), retry_after=exception.retry_after)
+        scoring_call = _scoring_call(
+            task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exception
+        )
+        return Verdict(
+            Status.FAILED, exception.error_type, f"Gave up after {attempts} attempts: {exception}", scoring_call
+        )
+    if exception is not None:
+        error_type = exception.error_type if isinstance(exception, ScorerFailed) else type(exception).__name__
+        scoring_call = _scoring_call(
+            task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exception
+        )
+        return Verdict(Status.FAILED, error_type, str(exception) or repr(exception), scoring_call)
     scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, outcome=outcome)
     feedback = {
         "id": uuid7(),

@@ -21,6 +21,11 @@ class WorkerHousekeeping(Middleware):
         self._thread: threading.Thread | None = None
         self._monitors = None
 
+    def before_worker_boot(self, broker, worker):
+        from scoring.engine.broker import consumer_idle_timeout
+
+        consumer_idle_timeout(worker, settings.SCORING_WORKER_IDLE_MS)
+
     def after_worker_boot(self, broker, worker):
         from scoring.engine.batch import group_committer
         from scoring.engine.broker import fetched_args, get_actor

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache, reduce
 
+import dramatiq
 from django import db
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from scoring.engine.broker import wait_for_monitors_wake, wake_monitors
 from scoring.engine.dispatch import tasks_send
 from scoring.models import Call, MonitorOutbox, MonitorTimer, MonitorVersion, Object, ScoringJob, ScoringTask
 from scoring.scorers import scorer_class_for
@@ -306,9 +308,18 @@ def monitors_step() -> int:
     return outbox_consume() + timers_fire()
 
 
+def outbox_notify() -> None:
+    """After a commit that wrote outbox rows: wake a matcher now rather than at its next poll."""
+    try:
+        wake_monitors(dramatiq.get_broker())
+    except Exception:  # the rows are committed: the next poll finds them
+        logger.warning("Could not wake the monitors' matcher; its poll will find the calls", exc_info=True)
+
+
 class MonitorConsumer:
-    """A thread per worker process that runs monitors_step, at once again while there is work and
-    every SCORING_MONITOR_POLL_SECONDS otherwise; several processes share the work (SKIP LOCKED)."""
+    """A thread per worker process that runs monitors_step, at once again while there is work, as
+    soon as an ingest wakes it (outbox_notify), and every SCORING_MONITOR_POLL_SECONDS otherwise;
+    several processes share the work (SKIP LOCKED)."""
 
     def __init__(self):
         self._stop = threading.Event()
@@ -331,6 +342,10 @@ class MonitorConsumer:
             except Exception:
                 logger.exception("Monitor matching failed; trying again in %ss", poll)
                 db.connection.close()
-            if not busy:
-                self._stop.wait(poll)
+            if not busy and not self._stop.is_set():
+                try:
+                    wait_for_monitors_wake(dramatiq.get_broker(), poll)
+                except Exception:
+                    logger.warning("Waiting for a wake-up failed; polling instead", exc_info=True)
+                    self._stop.wait(poll)
         db.connection.close()

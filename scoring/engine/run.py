@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from scoring.engine import batch, leases, states
-from scoring.engine.evaluate import CALL_FIELDS, CallRow, ClaimedTask, TaskResult, Verdict, evaluate
+from scoring.engine import batch, classify, dispatch, leases, states
+from scoring.engine.evaluate import CALL_FIELDS, CallRow, ClaimedTask, TaskResult, Verdict, evaluate, evaluate_together
 from scoring.engine.jobs import job_finish_if_done, jobs_finish_if_done
 from scoring.engine.states import Status
 from scoring.models import Call, Feedback, ScoringTask
@@ -70,6 +70,9 @@ def task_run_claimed(task: ClaimedTask, *, set_based: bool = False) -> TaskResul
     """Score a task this worker holds, renewing its lease while the scorer runs, and record the
     verdict: a result with the batch path's one statement when `set_based` (PostgreSQL), else
     with the ORM; a wait always with the ORM."""
+    others = classify.siblings(task)
+    if others is not None:
+        return task_run_together([task, *_claim_many(others)], own=task.id, set_based=set_based)
     leases.lease_hold(task.id, task.attempts)
     try:
         verdict = evaluate(task=task)
@@ -83,6 +86,46 @@ def task_run_claimed(task: ClaimedTask, *, set_based: bool = False) -> TaskResul
         return task_record(task=task, verdict=verdict)
     finally:
         leases.lease_release(task.id)
+
+
+def _claim_many(task_ids: list[int]) -> list[ClaimedTask]:
+    if not task_ids:
+        return []
+    if connection.vendor == "postgresql":
+        return batch.tasks_claim_many(task_ids)
+    return [task for task in map(lambda task_id: task_claim(task_id=task_id), task_ids) if task is not None]
+
+
+def task_run_together(tasks: list[ClaimedTask], *, own: int, set_based: bool) -> TaskResult | None:
+    """Score held tasks of a ClassifierMonitor's judges on one call with one provider request, and
+    record each verdict fenced on its own claim, as task_run_claimed does one. Returns how the
+    task `own` (the message's) ended; the retries of the others are sent here, as their messages
+    (which find them taken) would have."""
+    for task in tasks:
+        leases.lease_hold(task.id, task.attempts)
+    try:
+        verdicts = evaluate_together(tasks=tasks)
+        results: dict[int, TaskResult | None] = {}
+        finals = []
+        for task, verdict in zip(tasks, verdicts, strict=True):
+            if verdict.status == Status.WAITING:
+                results[task.id] = task_wait(task=task, verdict=verdict)
+            elif set_based:
+                finals.append((task, verdict))
+            else:
+                results[task.id] = task_record(task=task, verdict=verdict)
+        if finals:
+            recorded = batch.tasks_record_many(finals, claimed=True)
+            results.update((task.id, TaskResult(v.status) if task.id in recorded else None) for task, v in finals)
+            jobs_finish_if_done({task.job_id for task, _ in finals})
+        for task in tasks:
+            result = results[task.id]
+            if task.id != own and result is not None and result.retry_in is not None:
+                dispatch.task_send_later(task_id=task.id, delay_seconds=result.retry_in)
+        return results.get(own)
+    finally:
+        for task in tasks:
+            leases.lease_release(task.id)
 
 
 class _LostClaim(Exception):
@@ -171,6 +214,8 @@ def task_process(*, task_id: int, committer: batch.GroupCommitter | None = None)
             return task_run(task_id=task_id)
         committer = batch.group_committer()
     outcome = committer.run(task_id)
+    if isinstance(outcome, list):
+        return task_run_together(outcome, own=task_id, set_based=True)
     if isinstance(outcome, ClaimedTask):
         return task_run_claimed(outcome, set_based=True)
     return outcome

@@ -4,6 +4,7 @@ set-based statement per kind."""
 
 from django.db import connections, router, transaction
 
+from scoring.engine.monitors import outbox_notify
 from scoring.models import Call, MonitorOutbox, Project
 from scoring.selectors.monitors import projects_monitored
 from scoring.services.projects import project_for_write
@@ -75,6 +76,8 @@ def _calls_upsert(*, user, items: list[tuple[str, dict, tuple]]) -> list[dict]:
             if rows:
                 # In key order, so that concurrent batches lock shared rows in the same order.
                 _calls_insert_or_update([rows[key] for key in sorted(rows)], fields, monitored=monitored)
+        if monitored:
+            transaction.on_commit(outbox_notify)
     return results
 
 

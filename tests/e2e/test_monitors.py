@@ -1,6 +1,8 @@
 """Online scoring with the official weave client (weave 0.54), a live server and a real worker:
 monitors published by `Monitor.activate()` score the calls that end after it, as Weave defines it."""
 
+import json
+
 import pytest
 import requests
 
@@ -8,7 +10,7 @@ from scoring.models import Call, Feedback, MonitorVersion, Object, ScoringJob, S
 from scoring.weave.monitors import sampled_in
 from tests.conftest import manage, start_worker, stop_worker, wait_for
 from tests.fakes import FAKE_OPENAI_KEY
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, rate_limited
 from tests.weave_offline import loopback_only, no_version_check, weave
 
 pytestmark = pytest.mark.slow
@@ -232,22 +234,85 @@ def judge_worker(transactional_db, broker):
         stop_worker(process)
 
 
-def test_classifier_monitor_writes_one_feedback_per_judge(weave_client, judge_worker):
-    """A ClassifierMonitor with two LLM judges on the same model writes one feedback per judge on
-    each matching call, with the monitor's trigger_ref."""
+def classifier_monitor(names: str):
+    """A ClassifierMonitor of `answer` with one LLM judge per letter, all on the same model."""
     from weave.scorers import LLMAsAJudgeScorer
 
-    answer, _ = make_ops()
     model = {"llm_model_id": "openai/gpt-4o-mini", "default_params": {"response_format": "json_object"}}
-    judges = [LLMAsAJudgeScorer(name=f"judge-{k}", model=model, scoring_prompt=f"Judge {k}: {{output}}") for k in "ab"]
-    ref = weave.ClassifierMonitor(name="classifier", op_names=["answer"], scorers=judges).activate()
+    judges = [LLMAsAJudgeScorer(name=f"judge-{k}", model=model, scoring_prompt=f"Judge {k}: {{output}}") for k in names]
+    return weave.ClassifierMonitor(name="classifier", op_names=["answer"], scorers=judges).activate()
+
+
+def verdict(is_match: bool, reason: str) -> dict:
+    return {"is_match": is_match, "confidence": 0.9, "reason": reason}
+
+
+def test_classifier_monitor_asks_its_judges_in_one_request(weave_client, judge_worker):
+    """A ClassifierMonitor with three LLM judges on one model sends one provider request per call,
+    whose prompt holds every judge's criteria, and writes one feedback per judge with that judge's
+    own share of the answer and the monitor's trigger_ref; the request's tokens are counted once."""
+    answers = {"judge-a": verdict(True, "a"), "judge-b": verdict(False, "b"), "judge-c": verdict(True, "c")}
+    judge_worker.default_answer = json.dumps({"classifiers": answers})
+    answer, _ = make_ops()
+    ref = classifier_monitor("abc")
     calls = [answer.call(f"q{i}")[1] for i in range(3)]
     weave_client.flush()
-    wait_for(lambda: monitor_done("classifier", 6), timeout=90, message="two judges on three calls")
+    wait_for(lambda: monitor_done("classifier", 9), timeout=90, message="three judges on three calls")
+
+    assert len(judge_worker.completions) == 3
+    for request in judge_worker.completions:
+        prompt = request.json["messages"][-1]["content"]
+        assert request.json["response_format"] == {"type": "json_object"}
+        for k in "abc":
+            assert f'<classifier name="judge-{k}">\nJudge {k}: ' in prompt
     for call in calls:
         rows = Feedback.objects.filter(weave_ref__endswith=f"/call/{call.id}", trigger_ref=ref.uri())
-        assert rows.count() == 2
-        assert {row.payload["output"]["correct"] for row in rows} == {True}
+        assert {row.feedback_type: row.payload["output"] for row in rows} == {
+            f"wandb.runnable.{name}": entry for name, entry in answers.items()
+        }
+    usage = [
+        c.summary.get("usage", {}).get("openai/gpt-4o-mini", {}).get("requests", 0)
+        for c in Call.objects.filter(display_name__startswith="judge-")
+    ]
+    assert (len(usage), sum(usage)) == (9, 3)
+
+
+def test_classifier_answer_malformed_for_one_judge_fails_only_its_task(weave_client, judge_worker):
+    """When the merged answer's entry for one judge is malformed, that judge's task fails with a
+    reason naming it, and the other judge's task of the same request succeeds."""
+    answers = {"judge-a": verdict(True, "fine"), "judge-b": {"is_match": "perhaps"}}
+    judge_worker.default_answer = json.dumps({"classifiers": answers})
+    answer, _ = make_ops()
+    classifier_monitor("ab")
+    answer("q")
+    weave_client.flush()
+    wait_for(lambda: monitor_done("classifier", 2), timeout=90, message="two judges on one call")
+
+    assert len(judge_worker.completions) == 1
+    tasks = {t.scorer.val["name"]: t for t in monitor_tasks("classifier").select_related("scorer")}
+    assert (tasks["judge-a"].status, tasks["judge-b"].status) == ("succeeded", "failed")
+    assert tasks["judge-b"].error_type == "ClassifierAnswerInvalid"
+    assert "'judge-b'" in tasks["judge-b"].error_message
+    (feedback,) = Feedback.objects.filter(trigger_ref__contains="/object/classifier:")
+    assert feedback.payload["output"] == answers["judge-a"]
+
+
+def test_classifier_request_rate_limited_is_retried_for_every_judge(weave_client, judge_worker):
+    """A rate-limited merged request makes each judge's task wait; the next attempt asks them
+    together again, and each task succeeds on its second attempt."""
+    answers = {"judge-a": verdict(True, "a"), "judge-b": verdict(False, "b")}
+    judge_worker.default_answer = json.dumps({"classifiers": answers})
+    judge_worker.script(rate_limited(retry_after="1"))
+    answer, _ = make_ops()
+    classifier_monitor("ab")
+    answer("q")
+    weave_client.flush()
+    wait_for(lambda: monitor_done("classifier", 2), timeout=90, message="two judges, retried")
+
+    assert len(judge_worker.completions) == 2
+    tasks = list(monitor_tasks("classifier"))
+    assert {(t.status, t.attempts) for t in tasks} == {("succeeded", 2)}
+    assert Feedback.objects.filter(trigger_ref__contains="/object/classifier:").count() == 2
 
 
 def test_backfill_applies_a_monitor_to_calls_that_ended_before_it(weave_client, monitor_worker, live_server, api_key):

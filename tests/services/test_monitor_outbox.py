@@ -3,6 +3,7 @@ active monitor, and none elsewhere; the matcher consumes it into tasks of the mo
 
 from django.utils import timezone
 
+from scoring.engine.broker import wait_for_monitors_wake
 from scoring.engine.monitors import outbox_consume
 from scoring.models import MonitorOutbox, MonitorVersion, ScoringTask
 from scoring.selectors.monitors import projects_monitored_forget
@@ -97,3 +98,20 @@ def test_other_ops_and_queries_do_not_match(user):
     outbox_consume()
     tasks = ScoringTask.objects.filter(job__source="monitor").values_list("call__call_id", flat=True)
     assert list(tasks) == ["en"]
+
+
+def test_an_ingest_that_writes_outbox_rows_wakes_a_matcher(user, broker, django_capture_on_commit_callbacks):
+    """After the commit of an ingest that ended a call in a monitored project, one waiting matcher
+    is woken (Redis), rather than finding the call at its next poll; in a project with no monitor
+    nothing is said."""
+    with django_capture_on_commit_callbacks(execute=True):
+        call_start(user=user, start=start("quiet"))
+        call_end(user=user, end=end("quiet"))
+    assert wait_for_monitors_wake(broker, 0.01) is False
+
+    monitor(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        calls_complete(user=user, batch=[{**start("loud"), **end("loud"), "trace_id": "t"}])
+    assert MonitorOutbox.objects.count() == 1
+    assert wait_for_monitors_wake(broker, 5) is True
+    assert wait_for_monitors_wake(broker, 0.01) is False
