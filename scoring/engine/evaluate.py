@@ -49,6 +49,7 @@ class ClaimedTask:
     project_id: str  # "entity/project"
     scorer_pk: int
     call: "CallRow"
+    taken_over: bool = False  # claimed (or read) while running under an expired lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +211,12 @@ def evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = N
         "task_id": task.id,
     }
     return Verdict(Status.SUCCEEDED, scoring_call=scoring_call, feedback=feedback)
+
+
+def scorer_seconds(verdict: Verdict) -> float | None:
+    """How long the scorer ran for this verdict, from its scoring call (None if it did not run)."""
+    call = verdict.scoring_call
+    return None if call is None else (call["ended_at"] - call["started_at"]).total_seconds()
 
 
 def _wait_for_call(task: ClaimedTask) -> Verdict:
