@@ -296,3 +296,7 @@ SCORING_METRICS_TOKEN = os.environ.get("SCORING_METRICS_TOKEN", "")
 SCORING_METRICS_ALLOWLIST = [
     entry.strip() for entry in os.environ.get("SCORING_METRICS_ALLOWLIST", "").split(",") if entry.strip()
 ]
+# A host that runs workers and no web server: its worker processes serve the same /metrics (their
+# own instruments, summed through PROMETHEUS_MULTIPROC_DIR) on this port, one process at a time.
+SCORING_METRICS_PORT = env_int("SCORING_METRICS_PORT", 0)
+SCORING_METRICS_HOST = os.environ.get("SCORING_METRICS_HOST", "0.0.0.0")

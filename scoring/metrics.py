@@ -1,12 +1,20 @@
 """Prometheus instruments of web and worker processes, and one recording function per event;
 aggregated over processes through prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR)."""
 
+import hmac
+import ipaddress
+import logging
 import os
 import threading
 from collections import Counter as Tally
 from collections.abc import Iterable
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from django.conf import settings
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+logger = logging.getLogger(__name__)
 
 # Its own registry: the scrape assembles a fresh one (scoring.api.metrics), with these instruments
 # read either from this process or, in multiprocess mode, from every process's files.
@@ -157,3 +165,61 @@ class _Instruments:
 
     def collect(self):
         return INSTRUMENTS.collect()
+
+
+def scrape_allowed(authorization: str, address: str) -> bool | None:
+    """Whether a scraper may read the metrics: True with `Bearer <SCORING_METRICS_TOKEN>` or from
+    an address in SCORING_METRICS_ALLOWLIST, False otherwise, None when neither is set (off)."""
+    token, allowlist = settings.SCORING_METRICS_TOKEN, settings.SCORING_METRICS_ALLOWLIST
+    if not token and not allowlist:
+        return None
+    if token and hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(entry, strict=False) for entry in allowlist)
+
+
+def _worker_app(environ, start_response):
+    """The worker host's /metrics: the instruments of every process of the host, nothing else
+    (the database and the broker are the web server's to read)."""
+    allowed = scrape_allowed(environ.get("HTTP_AUTHORIZATION", ""), environ.get("REMOTE_ADDR", ""))
+    if environ.get("PATH_INFO") != "/metrics" or allowed is None:
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [b'{"detail": "Not found."}']
+    if not allowed:
+        start_response("401 Unauthorized", [("Content-Type", "application/json"), ("WWW-Authenticate", "Bearer")])
+        return [b'{"detail": "Metrics need the operators\' token."}']
+    start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+    return [exposition()]
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # a scrape every few seconds is not worth a log line
+        pass
+
+
+_exporter: WSGIServer | None = None
+
+
+def worker_exporter_ensure() -> None:
+    """Serve the host's metrics on SCORING_METRICS_PORT from this worker process, unless another
+    process of the host already does (the port is taken); called by every worker process's
+    housekeeping, so that another takes over within a heartbeat when the serving one stops."""
+    global _exporter
+    port = settings.SCORING_METRICS_PORT
+    if not port or _exporter is not None:
+        return
+    try:
+        server = make_server(settings.SCORING_METRICS_HOST, port, _worker_app, _Server, _QuietHandler)
+    except OSError:
+        return
+    _exporter = server
+    threading.Thread(target=server.serve_forever, name="scoring-metrics", daemon=True).start()
+    logger.info("Serving this host's metrics on %s:%d/metrics", settings.SCORING_METRICS_HOST, port)

@@ -1,12 +1,9 @@
 """`GET /metrics`: the Prometheus exposition of this host's web and worker processes, with the
 tasks by state (from the database) and the queue depth (from the broker) read at scrape time."""
 
-import hmac
-import ipaddress
 import logging
 
 import dramatiq
-from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -51,24 +48,9 @@ class StateCollector:
         yield queue
 
 
-def _allowed(request) -> bool | None:
-    """True to answer, False to refuse, None when the endpoint is off (no token, no allowlist)."""
-    token, allowlist = settings.SCORING_METRICS_TOKEN, settings.SCORING_METRICS_ALLOWLIST
-    if not token and not allowlist:
-        return None
-    sent = request.headers.get("Authorization", "")
-    if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-        return True
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(entry, strict=False) for entry in allowlist)
-
-
 @require_GET
 def metrics_view(request):
-    allowed = _allowed(request)
+    allowed = metrics.scrape_allowed(request.headers.get("Authorization", ""), request.META.get("REMOTE_ADDR", ""))
     if allowed is None:
         return JsonResponse({"detail": "Not found."}, status=404)
     if not allowed:

@@ -34,6 +34,7 @@ class WorkerHousekeeping(Middleware):
         self._stop.set()
 
     def _loop(self, broker):
+        from scoring import metrics
         from scoring.engine.broker import heartbeat
         from scoring.engine.leases import leases_renew
         from scoring.engine.reconcile import reconcile_once_per_interval
@@ -41,8 +42,10 @@ class WorkerHousekeeping(Middleware):
         every = settings.SCORING_HEARTBEAT_SECONDS
         reconcile_every = settings.SCORING_RECONCILE_SECONDS
         since_reconcile = reconcile_every  # reconcile soon after boot: a restart is when it matters
+        metrics.worker_exporter_ensure()
         while not self._stop.wait(every):
             try:
+                metrics.worker_exporter_ensure()
                 heartbeat(broker)
                 leases_renew()
                 since_reconcile += every
