@@ -1,0 +1,78 @@
+"""Soak: 1,000,000 pairs with built-in scorers through two worker processes, as ten jobs of a
+tenth each, one after another; worker RSS after the first tenth (warm) against the end, and the
+rate of the last tenth against the first (the task table grows by a million rows meanwhile).
+
+    .venv/bin/python bench/soak.py [--pairs 1000000] [--tenths 10] [--processes 2] [--threads 32]
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from throughput import scoring_rate  # noqa: E402
+
+
+def table_stats() -> dict:
+    """PostgreSQL's own counters for the task table: its size, dead rows and (auto)vacuums."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_live_tup, n_dead_tup, vacuum_count + autovacuum_count, analyze_count + autoanalyze_count, "
+            "pg_total_relation_size(relid) FROM pg_stat_user_tables WHERE relname = 'scoring_scoringtask'"
+        )
+        live, dead, vacuums, analyzes, size = cursor.fetchone()
+    return {"live": live, "dead": dead, "vacuums": vacuums, "analyzes": analyzes, "mb": size // 1024 // 1024}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", type=int, default=1_000_000)
+    parser.add_argument("--tenths", type=int, default=10, help="jobs the pairs are split into, one after another")
+    parser.add_argument("--scorers", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=32)
+    args = parser.parse_args()
+
+    harness.setup_django()
+    harness.reset_database()
+    harness.flush_broker()
+    import httpx
+
+    per_job = args.pairs // args.tenths
+    calls = per_job // args.scorers
+    key = harness.make_user_and_key("bench")
+    call_ids = harness.load_calls("bench/soak", calls)
+    refs = harness.publish_scorers("bench/soak", args.scorers)
+    print(f"machine: {harness.machine()}")
+    print(f"workers: rundramatiq --processes {args.processes} --threads {args.threads}")
+    print(f"{args.tenths} jobs of {per_job:,} pairs, one after another")
+    with harness.web_server(workers=1), harness.worker_processes(args.processes, args.threads) as worker:
+        time.sleep(3)  # let the worker processes boot
+        http = httpx.Client(base_url=f"http://127.0.0.1:{harness.PORT}", auth=("api", key), timeout=300)
+        pids = harness.children(worker.pid)
+        started = time.monotonic()
+        rates, rss = [], []
+        for tenth in range(1, args.tenths + 1):
+            rate, pairs = scoring_rate(http, "bench/soak", call_ids, refs)
+            rates.append(rate)
+            rss.append(sum(harness.rss_kb(pid) for pid in pids) // 1024)
+            stats = table_stats()
+            print(
+                f"tenth {tenth:2}: {pairs:,} pairs, {rate:,.0f} pairs/s; worker RSS {rss[-1]} MB; task table "
+                f"{stats['live']:,} live, {stats['dead']:,} dead rows, {stats['mb']:,} MB, vacuums {stats['vacuums']}, "
+                f"analyzes {stats['analyzes']}; {time.monotonic() - started:,.0f} s so far",
+                flush=True,
+            )
+    growth = (rss[-1] - rss[0]) / rss[0] * 100
+    drift = (rates[-1] - rates[0]) / rates[0] * 100
+    print(f"worker RSS: {rss[0]} MB after the first tenth, {rss[-1]} MB at the end ({growth:+.1f}%; target <= +5%)")
+    print(f"rate: first tenth {rates[0]:,.0f}, last tenth {rates[-1]:,.0f} pairs/s ({drift:+.1f}%; target within 10%)")
+    print(f"total: {args.pairs:,} pairs in {time.monotonic() - started:,.0f} s")
+
+
+if __name__ == "__main__":
+    main()
