@@ -53,13 +53,13 @@ def main():
     with harness.web_server(workers=1), harness.worker_processes(args.processes, args.threads) as worker:
         time.sleep(3)  # let the worker processes boot
         http = httpx.Client(base_url=f"http://127.0.0.1:{harness.PORT}", auth=("api", key), timeout=300)
-        pids = harness.children(worker.pid)
         started = time.monotonic()
         rates, rss = [], []
         for tenth in range(1, args.tenths + 1):
             rate, pairs = scoring_rate(http, "bench/soak", call_ids, refs)
             rates.append(rate)
-            rss.append(sum(harness.rss_kb(pid) for pid in pids) // 1024)
+            # Read each time: the worker processes are forked after boot, and one may be restarted.
+            rss.append(sum(harness.rss_kb(pid) for pid in harness.children(worker.pid)) // 1024)
             stats = table_stats()
             print(
                 f"tenth {tenth:2}: {pairs:,} pairs, {rate:,.0f} pairs/s; worker RSS {rss[-1]} MB; task table "

@@ -25,7 +25,7 @@ from scoring.engine.evaluate import (
 )
 from scoring.engine.jobs import job_finish_if_done, jobs_finish_if_done
 from scoring.engine.states import Status
-from scoring.models import Call, Feedback, ScoringTask
+from scoring.models import Call, Feedback, Object, ScoringTask
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,11 @@ def task_wait(*, task: ClaimedTask, verdict: Verdict) -> TaskResult | None:
 def task_timed_out(*, task_id: int) -> TaskResult | None:
     """The scoring ran over its family's time limit and its thread was interrupted: the task
     waits for another attempt, or fails once it has had them all."""
-    task = ScoringTask.objects.filter(pk=task_id, status=Status.RUNNING).only("attempts", "retried_at_attempt").first()
+    task = (
+        ScoringTask.objects.filter(pk=task_id, status=Status.RUNNING)
+        .only("attempts", "retried_at_attempt", "scorer_id", "job_id")
+        .first()
+    )
     if task is None:
         return None
     attempts = task.attempts - task.retried_at_attempt
@@ -175,7 +179,8 @@ def task_timed_out(*, task_id: int) -> TaskResult | None:
         fields.pop("scoring_call_id")  # an interrupted scoring recorded none; keep an earlier one
         if held.update(**fields):
             job_finish_if_done(job_id=task.job_id)
-            metrics.results_recorded([("", Status.FAILED, None)])
+            scorer_class = Object.objects.filter(pk=task.scorer_id).values_list("leaf_object_class", flat=True).first()
+            metrics.results_recorded([(scorer_class, Status.FAILED, None)])
             return TaskResult(Status.FAILED)
         return None
     delay = retry_delay(attempts)
