@@ -1,12 +1,12 @@
-"""Soak: 1,000,000 pairs with built-in scorers through two worker processes, as ten jobs of a
-tenth each, one after another; worker RSS after the first tenth (warm) against the end, and the
-rate of the last tenth against the first (the task table grows by a million rows meanwhile).
+"""Soak: 1,000,000 pairs with built-in scorers through two worker processes, ten jobs of a tenth
+each in a row, with vacuum running; worker RSS and the rate of the last tenth against the first.
 
-    .venv/bin/python bench/soak.py [--pairs 1000000] [--tenths 10] [--processes 2] [--threads 32]
+    .venv/bin/python bench/soak.py [--pairs 1000000] [--tenths 10] [--processes 2] [--threads 32] [--vacuum auto]
 """
 
 import argparse
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +28,43 @@ def table_stats() -> dict:
     return {"live": live, "dead": dead, "vacuums": vacuums, "analyzes": analyzes, "mb": size // 1024 // 1024}
 
 
+class StandInAutovacuum(threading.Thread):
+    """Where the server's autovacuum is off, do what it would: VACUUM (ANALYZE) a table of the hot
+    path once its dead rows pass autovacuum's default threshold (50 + 20 % of its live rows),
+    throttled as autovacuum is (vacuum_cost_delay 2 ms), so that the soak measures the rate with
+    vacuum running."""
+
+    TABLES = ("scoring_scoringtask", "scoring_call", "scoring_feedback")
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.runs: list[str] = []
+
+    def run(self):
+        import psycopg
+
+        with psycopg.connect(harness.DATABASE_URL, autocommit=True) as conn:
+            conn.execute("SET vacuum_cost_delay = 2")
+            while not self.stop.wait(10):
+                for table in self.TABLES:
+                    live, dead = conn.execute(
+                        "SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relname = %s", [table]
+                    ).fetchone()
+                    if dead > 50 + 0.2 * live:
+                        started = time.monotonic()
+                        conn.execute(f"VACUUM (ANALYZE) {table}")
+                        self.runs.append(f"{table} ({dead:,} dead, {time.monotonic() - started:.0f} s)")
+
+
+def autovacuum_on() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        return cursor.fetchone()[0] == "on"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=1_000_000)
@@ -35,6 +72,12 @@ def main():
     parser.add_argument("--scorers", type=int, default=2)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument(
+        "--vacuum",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="stand-in autovacuum (auto: if the server's is off)",
+    )
     args = parser.parse_args()
 
     harness.setup_django()
@@ -50,6 +93,12 @@ def main():
     print(f"machine: {harness.machine()}")
     print(f"workers: rundramatiq --processes {args.processes} --threads {args.threads}")
     print(f"{args.tenths} jobs of {per_job:,} pairs, one after another")
+    vacuum = None
+    if args.vacuum == "on" or (args.vacuum == "auto" and not autovacuum_on()):
+        print("the server's autovacuum is off: a stand-in vacuums the hot tables at autovacuum's thresholds")
+        vacuum = StandInAutovacuum()
+        vacuum.start()
+    harness.ENV["SCORING_METRICS_TOKEN"] = "soak"  # each tenth also times a scrape of /metrics
     with harness.web_server(workers=1), harness.worker_processes(args.processes, args.threads) as worker:
         time.sleep(3)  # let the worker processes boot
         http = httpx.Client(base_url=f"http://127.0.0.1:{harness.PORT}", auth=("api", key), timeout=300)
@@ -61,12 +110,21 @@ def main():
             # Read each time: the worker processes are forked after boot, and one may be restarted.
             rss.append(sum(harness.rss_kb(pid) for pid in harness.children(worker.pid)) // 1024)
             stats = table_stats()
+            scrape_started = time.monotonic()
+            scraped = httpx.get(
+                f"http://127.0.0.1:{harness.PORT}/metrics", headers={"Authorization": "Bearer soak"}, timeout=60
+            )
+            scrape_ms = (time.monotonic() - scrape_started) * 1000
+            assert scraped.status_code == 200, scraped.text[:300]
             print(
                 f"tenth {tenth:2}: {pairs:,} pairs, {rate:,.0f} pairs/s; worker RSS {rss[-1]} MB; task table "
                 f"{stats['live']:,} live, {stats['dead']:,} dead rows, {stats['mb']:,} MB, vacuums {stats['vacuums']}, "
-                f"analyzes {stats['analyzes']}; {time.monotonic() - started:,.0f} s so far",
+                f"analyzes {stats['analyzes']}; /metrics {scrape_ms:.0f} ms; {time.monotonic() - started:,.0f} s in",
                 flush=True,
             )
+    if vacuum is not None:
+        vacuum.stop.set()
+        print(f"vacuums: {'; '.join(vacuum.runs) or 'none'}")
     growth = (rss[-1] - rss[0]) / rss[0] * 100
     drift = (rates[-1] - rates[0]) / rates[0] * 100
     print(f"worker RSS: {rss[0]} MB after the first tenth, {rss[-1]} MB at the end ({growth:+.1f}%; target <= +5%)")
