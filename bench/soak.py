@@ -5,6 +5,7 @@ each in a row, with vacuum running; worker RSS and the rate of the last tenth ag
 """
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -119,7 +120,8 @@ def main():
             print(
                 f"tenth {tenth:2}: {pairs:,} pairs, {rate:,.0f} pairs/s; worker RSS {rss[-1]} MB; task table "
                 f"{stats['live']:,} live, {stats['dead']:,} dead rows, {stats['mb']:,} MB, vacuums {stats['vacuums']}, "
-                f"analyzes {stats['analyzes']}; /metrics {scrape_ms:.0f} ms; {time.monotonic() - started:,.0f} s in",
+                f"analyzes {stats['analyzes']}; /metrics {scrape_ms:.0f} ms; load {os.getloadavg()[0]:.1f}; "
+                f"{time.monotonic() - started:,.0f} s in",
                 flush=True,
             )
     if vacuum is not None:
