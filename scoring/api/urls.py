@@ -8,7 +8,6 @@ from scoring.api.calls_score import CallsScoreApi
 from scoring.api.feedback import FeedbackCreateApi, FeedbackCreateBatchApi, FeedbackQueryApi
 from scoring.api.files import FileContentApi, FileCreateApi
 from scoring.api.jobs import JobCancelApi, JobDetailApi, JobRetryApi, JobTasksApi
-from scoring.api.metrics import metrics_view
 from scoring.api.objects import ObjCreateApi, ObjReadApi
 from scoring.api.objects_query import ObjsQueryApi
 from scoring.api.refs import RefsReadBatchApi
@@ -18,7 +17,6 @@ from scoring.api.wandb_graphql import GraphqlApi
 from scoring.api.weave_v2 import CallsCompleteApi, V2CallEndApi, V2CallStartApi
 
 urlpatterns = [
-    path("metrics", metrics_view, name="metrics"),
     path("calls/score", CallsScoreApi.as_view(), name="calls-score"),
     path("calls/score/jobs/<uuid:job_id>", JobDetailApi.as_view(), name="job-detail"),
     path("calls/score/jobs/<uuid:job_id>/tasks", JobTasksApi.as_view(), name="job-tasks"),
