@@ -314,11 +314,24 @@ SCORING_RETRY_MAX_DELAY = float(os.environ.get("SCORING_RETRY_MAX_DELAY", "60"))
 SCORING_JUDGE_PROMPT_MAX_CHARS = env_int("SCORING_JUDGE_PROMPT_MAX_CHARS", 200_000)
 SCORING_SCORER_INPUT_MAX_CHARS = env_int("SCORING_SCORER_INPUT_MAX_CHARS", 1_000_000)
 
+# LOG_FORMAT=json: one JSON object per line (python-json-logger), with job_id and task_id on the
+# lines a worker emits while it scores a task (scoring.logs); "plain" otherwise.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"task_context": {"()": "scoring.logs.TaskContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(threadName)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "threadName": "thread"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["task_context"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
@@ -388,3 +401,17 @@ SCORING_OUTBOUND_CREDENTIALS = _outbound_credentials()
 SCORING_OUTBOUND_ALLOWLIST = [
     entry.strip() for entry in os.environ.get("SCORING_OUTBOUND_ALLOWLIST", "").split(",") if entry.strip()
 ]
+
+# GET /metrics (Prometheus): answered only to a scraper that sends `Authorization: Bearer
+# <SCORING_METRICS_TOKEN>`, or whose address is in SCORING_METRICS_ALLOWLIST (comma-separated
+# CIDRs or addresses); with neither set the endpoint does not exist (404). Worker processes write
+# their values under PROMETHEUS_MULTIPROC_DIR (read by prometheus-client from the environment), so
+# that the web server's scrape sums every process of the host.
+SCORING_METRICS_TOKEN = os.environ.get("SCORING_METRICS_TOKEN", "")
+SCORING_METRICS_ALLOWLIST = [
+    entry.strip() for entry in os.environ.get("SCORING_METRICS_ALLOWLIST", "").split(",") if entry.strip()
+]
+# A host that runs workers and no web server: its worker processes serve the same /metrics (their
+# own instruments, summed through PROMETHEUS_MULTIPROC_DIR) on this port, one process at a time.
+SCORING_METRICS_PORT = env_int("SCORING_METRICS_PORT", 0)
+SCORING_METRICS_HOST = os.environ.get("SCORING_METRICS_HOST", "0.0.0.0")

@@ -1,4 +1,5 @@
-"""Root URLs: the admin (job viewer), the API and its OpenAPI description and docs, the pages for people."""
+"""Root URLs: the admin (job viewer), the operators' /metrics, the API and its OpenAPI description
+and docs, the pages for people."""
 
 from csp.decorators import csp_exempt
 from django.contrib import admin
@@ -6,9 +7,11 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from scoring.api.errors import json_not_found
+from scoring.api.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus text, not part of the API
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     # The split view loads its start-up script from a URL, so the CSP needs no inline script.
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="docs"),

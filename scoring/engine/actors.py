@@ -7,6 +7,7 @@ from django.db import Error as DatabaseError
 from dramatiq.errors import BrokerError
 from dramatiq.middleware import TimeLimitExceeded
 
+from scoring import logs
 from scoring.engine import dispatch, run
 from scoring.engine.broker import QUEUE
 
@@ -33,12 +34,13 @@ def dispatch_job(job_id: str) -> None:
 )
 def score_task(task_id: int) -> None:
     """Score one (call, scorer) pair; a transient failure schedules the next attempt."""
-    try:
-        result = run.task_process(task_id=task_id)
-    except TimeLimitExceeded:
-        result = run.task_timed_out(task_id=task_id)
-    if result is not None and result.retry_in is not None:
-        dispatch.task_send_later(task_id=task_id, delay_seconds=result.retry_in)
+    with logs.task_context(task_id=task_id):
+        try:
+            result = run.task_process(task_id=task_id)
+        except TimeLimitExceeded:
+            result = run.task_timed_out(task_id=task_id)
+        if result is not None and result.retry_in is not None:
+            dispatch.task_send_later(task_id=task_id, delay_seconds=result.retry_in)
 
 
 @dramatiq.actor(queue_name=QUEUE)

@@ -15,6 +15,7 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
+from scoring import logs, metrics
 from scoring.engine import classify, states
 from scoring.engine.bulk import hot_cursor, json_insert, json_rows
 from scoring.engine.evaluate import (
@@ -25,6 +26,7 @@ from scoring.engine.evaluate import (
     Verdict,
     evaluate,
     scorer_load_or_none,
+    scorer_seconds,
 )
 from scoring.engine.jobs import jobs_finish_if_done
 from scoring.models import Call, Feedback
@@ -38,23 +40,27 @@ BATCH_MAX = 256
 DONE_AHEAD_MAX = 4 * BATCH_MAX
 JOB_CHECK_SECONDS = 0.1
 
-# {attempts}: the task's attempt as claimed, or as it would be.
-TASK_COLUMNS = f"""t.id, {{attempts}}, t.retried_at_attempt, t.job_id, t.scorer_id,
+# {attempts}: the task's attempt as claimed, or as it would be; {taken_over}: whether it was
+# running under an expired lease (a takeover, counted by scoring.metrics).
+TASK_COLUMNS = f"""t.id, {{attempts}}, {{taken_over}}, t.retried_at_attempt, t.job_id, t.scorer_id,
        job.created_at, job.wb_user_id, job.trigger_ref, job.is_traced, job.project_id, project.entity, project.name,
        {", ".join(f"call.{f}" for f in CALL_FIELDS)}"""
 TASK_JOINS = """JOIN scoring_scoringjob job ON job.id = t.job_id
 JOIN scoring_project project ON project.id = job.project_id
 JOIN scoring_call call ON call.id = t.call_id"""
 
+# RETURNING sees the new row: the state before the claim comes from the same row as read (`old`).
 CLAIM_SQL = f"""
 WITH claimed AS (
     UPDATE scoring_scoringtask t
     SET status = '{states.Status.RUNNING}', attempts = t.attempts + 1, started_at = %(now)s, retry_at = NULL,
         lease_expires_at = %(lease)s
-    WHERE t.id = ANY(%(ids)s::bigint[]) AND {states.claimable_sql()}
-    RETURNING t.id, t.attempts, t.retried_at_attempt, t.job_id, t.call_id, t.scorer_id
+    FROM scoring_scoringtask old
+    WHERE t.id = ANY(%(ids)s::bigint[]) AND old.id = t.id AND {states.claimable_sql()}
+    RETURNING t.id, t.attempts, old.status = '{states.Status.RUNNING}' AS taken_over, t.retried_at_attempt,
+              t.job_id, t.call_id, t.scorer_id
 )
-SELECT {TASK_COLUMNS.format(attempts="t.attempts")}
+SELECT {TASK_COLUMNS.format(attempts="t.attempts", taken_over="t.taken_over")}
 FROM claimed t
 {TASK_JOINS}
 """
@@ -62,7 +68,7 @@ FROM claimed t
 # Fast scorers are not claimed: their tasks are read, scored, and finished with one UPDATE fenced
 # on the state that was read (states.unclaimed_sql).
 READ_SQL = f"""
-SELECT {TASK_COLUMNS.format(attempts="t.attempts + 1")}
+SELECT {TASK_COLUMNS.format(attempts="t.attempts + 1", taken_over=f"t.status = '{states.Status.RUNNING}'")}
 FROM scoring_scoringtask t
 {TASK_JOINS}
 WHERE t.id = ANY(%(ids)s::bigint[]) AND {states.claimable_sql()}
@@ -90,6 +96,7 @@ def _tasks_from(sql: str, params: dict) -> list[ClaimedTask]:
     for (
         task_id,
         attempts,
+        taken_over,
         retried,
         job_id,
         scorer_pk,
@@ -116,6 +123,7 @@ def _tasks_from(sql: str, params: dict) -> list[ClaimedTask]:
                 call=CallRow(*call),
                 trigger_ref=trigger_ref,
                 traced=traced,
+                taken_over=taken_over,
             )
         )
     return read
@@ -330,10 +338,13 @@ class GroupCommitter:
         by_id = {request.task_id: request for request in batch}
         started_at = timezone.now()
         finals, to_claim, merged, together = [], [], set(), {}
+        classes = {}  # task id -> its scorer's class, for the metrics
         for task in tasks_read_many([*by_id, *ahead]):
             scorer_and_ref = scorer_load_or_none(scorer_pk=task.scorer_pk, project_id=task.project_id)
+            classes[task.id] = scorer_and_ref[0].class_name if scorer_and_ref is not None else ""
             if task.id not in by_id:  # looked ahead at: recorded now only if fast and final
                 if scorer_and_ref is not None and not scorer_and_ref[0].slow:
+                    logs.task_bind(task_id=task.id, job_id=task.job_id)
                     verdict = self._evaluate(task=task, scorer_and_ref=scorer_and_ref)
                     if verdict.status in RESULTS:
                         finals.append((task, verdict))
@@ -350,11 +361,13 @@ class GroupCommitter:
                     to_claim += together[task.id]
                 to_claim.append(task.id)  # scored in its own thread, holding a claim while it waits
                 continue
+            logs.task_bind(task_id=task.id, job_id=task.job_id)
             verdict = self._evaluate(task=task, scorer_and_ref=scorer_and_ref)
             if verdict.status in RESULTS:
                 finals.append((task, verdict))
             else:
                 to_claim.append(task.id)  # a wait (the call still runs) is recorded on a claim
+        logs.task_unbind()  # what the writer logs from here on is about the batch
         recorded = tasks_record_many(finals, claimed=False, started_at=started_at) if finals else set()
         done_ahead = {}
         for task, verdict in finals:
@@ -364,7 +377,9 @@ class GroupCommitter:
                 done_ahead[task.id] = verdict.status
         if ahead:
             self._remember_ahead(done_ahead, set(ahead) - done_ahead.keys())
+        takeovers = sum(task.taken_over for task, _ in finals if task.id in recorded)
         claimed = {task.id: task for task in tasks_claim_many(to_claim)} if to_claim else {}
+        takeovers += sum(task.taken_over for task in claimed.values())
         for task_id, task in claimed.items():
             if task_id in by_id and not any(task_id in group for group in together.values()):
                 by_id[task_id].handed_back = task
@@ -373,6 +388,8 @@ class GroupCommitter:
             if group:  # the thread of the first scores them all (run.task_run_together)
                 by_id[first].handed_back = group
         self._unchecked_jobs.update(task.job_id for task, _ in finals)
+        results = [(classes[t.id], v.status, scorer_seconds(v)) for t, v in finals if t.id in recorded]
+        metrics.results_recorded(results, takeovers=takeovers)
 
 
 _committer: GroupCommitter | None = None

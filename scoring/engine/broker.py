@@ -183,3 +183,24 @@ def wait_for_monitors_wake(broker, seconds: float) -> bool:
         time.sleep(seconds)
         return False
     return broker.client.blpop([_wake_key(broker)], timeout=seconds) is not None
+
+
+def queue_depths(broker, *, queue: str = QUEUE) -> dict[tuple[str, str], int]:
+    """Messages the broker holds, by (queue, state): on Redis each queue's list (`ready`) and the
+    bodies of messages fetched by workers and not yet acknowledged (`unacked`; for the delay queue
+    these wait in a worker for their time); on RabbitMQ the ready messages of the queue and its
+    delay queue (what a passive look shows)."""
+    depths = {}
+    if inspectable(broker):
+        with broker.client.pipeline(transaction=False) as pipe:
+            for name in (queue, dq_name(queue)):
+                pipe.llen(f"{broker.namespace}:{name}")
+                pipe.hlen(f"{broker.namespace}:{name}.msgs")
+            counts = pipe.execute()
+        for index, name in enumerate((queue, dq_name(queue))):
+            ready, bodies = counts[2 * index], counts[2 * index + 1]
+            depths[name, "ready"] = ready
+            depths[name, "unacked"] = max(bodies - ready, 0)
+        return depths
+    ready, delayed, _ = broker.get_queue_message_counts(queue)
+    return {(queue, "ready"): ready, (dq_name(queue), "ready"): delayed}

@@ -51,6 +51,7 @@ class ClaimedTask:
     call: "CallRow"
     trigger_ref: str | None = None  # the monitor whose job this is
     traced: bool = True  # False (a monitor's is_traced): no scoring call is recorded
+    taken_over: bool = False  # claimed (or read) while running under an expired lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +289,12 @@ def _verdict(
         "task_id": task.id,
     }
     return Verdict(Status.SUCCEEDED, scoring_call=scoring_call, feedback=feedback)
+
+
+def scorer_seconds(verdict: Verdict) -> float | None:
+    """How long the scorer ran for this verdict, from its scoring call (None if it did not run)."""
+    call = verdict.scoring_call
+    return None if call is None else (call["ended_at"] - call["started_at"]).total_seconds()
 
 
 def _wait_for_call(task: ClaimedTask) -> Verdict:

@@ -46,6 +46,7 @@ class WorkerHousekeeping(Middleware):
             self._monitors.stop()
 
     def _loop(self, broker):
+        from scoring import metrics
         from scoring.engine.broker import heartbeat
         from scoring.engine.leases import leases_renew
         from scoring.engine.reconcile import reconcile_once_per_interval
@@ -53,8 +54,10 @@ class WorkerHousekeeping(Middleware):
         every = settings.SCORING_HEARTBEAT_SECONDS
         reconcile_every = settings.SCORING_RECONCILE_SECONDS
         since_reconcile = reconcile_every  # reconcile soon after boot: a restart is when it matters
+        metrics.worker_exporter_ensure()
         while not self._stop.wait(every):
             try:
+                metrics.worker_exporter_ensure()
                 heartbeat(broker)
                 leases_renew()
                 since_reconcile += every

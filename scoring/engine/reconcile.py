@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from scoring import metrics
 from scoring.engine import broker as adapter
 from scoring.engine.dispatch import DISPATCH_JOB, SCORE_TASK, tasks_send
 from scoring.engine.jobs import jobs_finish_unstamped
@@ -86,6 +87,7 @@ def reconcile(*, grace_seconds: float | None = None) -> int:
         logger.info("Reconciler enqueued %d task(s) again", len(orphaned))
     if stamped := jobs_finish_unstamped():
         logger.info("Reconciler stamped %d finished job(s)", stamped)
+    metrics.reconciled(requeued=len(orphaned), stamped=stamped)
     return len(orphaned)
 
 

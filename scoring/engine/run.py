@@ -11,11 +11,22 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from scoring import logs, metrics
 from scoring.engine import batch, classify, dispatch, leases, states
-from scoring.engine.evaluate import CALL_FIELDS, CallRow, ClaimedTask, TaskResult, Verdict, evaluate, evaluate_together
+from scoring.engine.evaluate import (
+    CALL_FIELDS,
+    CallRow,
+    ClaimedTask,
+    TaskResult,
+    Verdict,
+    evaluate,
+    evaluate_together,
+    scorer_load_or_none,
+    scorer_seconds,
+)
 from scoring.engine.jobs import job_finish_if_done, jobs_finish_if_done
 from scoring.engine.states import Status
-from scoring.models import Call, Feedback, ScoringTask
+from scoring.models import Call, Feedback, Object, ScoringTask
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +43,14 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
     """Take the task for this worker, or None if it is finished, cancelled or held by a live
     worker: a redelivered message never scores twice."""
     now = timezone.now()
-    if not ScoringTask.objects.filter(states.claimable(now), pk=task_id).update(**states.claim_fields(now)):
+    # A takeover first (a running task under an expired lease), so that it can be counted: the
+    # ORM's UPDATE does not say what the row was.
+    task = ScoringTask.objects.filter(pk=task_id)
+    taken_over = bool(task.filter(states.abandoned(now)).update(**states.claim_fields(now)))
+    if not taken_over and not task.filter(states.claimable(now)).update(**states.claim_fields(now)):
         return None
+    if taken_over:
+        metrics.lease_takeover()
     task = (
         ScoringTask.objects.select_related("call", "job__project")
         .only(
@@ -63,6 +80,7 @@ def task_claim(*, task_id: int) -> ClaimedTask | None:
         call=CallRow(**{f: getattr(task.call, f) for f in CALL_FIELDS}),
         trigger_ref=task.job.trigger_ref,
         traced=task.job.is_traced,
+        taken_over=taken_over,
     )
 
 
@@ -75,15 +93,21 @@ def task_run_claimed(task: ClaimedTask, *, set_based: bool = False) -> TaskResul
         return task_run_together([task, *_claim_many(others)], own=task.id, set_based=set_based)
     leases.lease_hold(task.id, task.attempts)
     try:
-        verdict = evaluate(task=task)
-        if verdict.status == Status.WAITING:
-            return task_wait(task=task, verdict=verdict)
-        if set_based:
-            if task.id not in batch.tasks_record_many([(task, verdict)], claimed=True):
-                return None  # another worker took the task over (our lease expired)
-            jobs_finish_if_done({task.job_id})
-            return TaskResult(verdict.status)
-        return task_record(task=task, verdict=verdict)
+        with logs.task_context(task_id=task.id, job_id=task.job_id):
+            verdict = evaluate(task=task)
+            if verdict.status == Status.WAITING:
+                return task_wait(task=task, verdict=verdict)
+            if set_based:
+                if task.id not in batch.tasks_record_many([(task, verdict)], claimed=True):
+                    return None  # another worker took the task over (our lease expired)
+                jobs_finish_if_done({task.job_id})
+                result = TaskResult(verdict.status)
+            else:
+                result = task_record(task=task, verdict=verdict)
+            if result is not None:
+                scorer = scorer_load_or_none(scorer_pk=task.scorer_pk, project_id=task.project_id)
+                metrics.results_recorded([(scorer and scorer[0].class_name, verdict.status, scorer_seconds(verdict))])
+            return result
     finally:
         leases.lease_release(task.id)
 
@@ -177,13 +201,20 @@ def task_wait(*, task: ClaimedTask, verdict: Verdict) -> TaskResult | None:
         counts=verdict.counts,
     )
     released = ScoringTask.objects.filter(states.held(task.id, task.attempts)).update(**fields)
-    return TaskResult(Status.WAITING, retry_in=delay) if released else None
+    if not released:
+        return None
+    metrics.task_retry(verdict.error_type)
+    return TaskResult(Status.WAITING, retry_in=delay)
 
 
 def task_timed_out(*, task_id: int) -> TaskResult | None:
     """The scoring ran over its family's time limit and its thread was interrupted: the task
     waits for another attempt, or fails once it has had them all."""
-    task = ScoringTask.objects.filter(pk=task_id, status=Status.RUNNING).only("attempts", "retried_at_attempt").first()
+    task = (
+        ScoringTask.objects.filter(pk=task_id, status=Status.RUNNING)
+        .only("attempts", "retried_at_attempt", "scorer_id", "job_id")
+        .first()
+    )
     if task is None:
         return None
     attempts = task.attempts - task.retried_at_attempt
@@ -196,11 +227,14 @@ def task_timed_out(*, task_id: int) -> TaskResult | None:
         fields.pop("scoring_call_id")  # an interrupted scoring recorded none; keep an earlier one
         if held.update(**fields):
             job_finish_if_done(job_id=task.job_id)
+            scorer_class = Object.objects.filter(pk=task.scorer_id).values_list("leaf_object_class", flat=True).first()
+            metrics.results_recorded([(scorer_class, Status.FAILED, None)])
             return TaskResult(Status.FAILED)
         return None
     delay = retry_delay(attempts)
     fields = states.wait_fields(now + timedelta(seconds=delay), error_type="TimeLimitExceeded", message=reason)
     if held.update(**fields):
+        metrics.task_retry("TimeLimitExceeded")
         return TaskResult(Status.WAITING, retry_in=delay)
     return None
 

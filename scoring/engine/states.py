@@ -27,6 +27,11 @@ def claimable(now: datetime) -> Q:
     return ~Q(status__in=FINISHED) & (~Q(status=Status.RUNNING) | Q(lease_expires_at__lt=now))
 
 
+# Abandoned: the claimable tasks that are running, so claiming one is a takeover.
+def abandoned(now: datetime) -> Q:
+    return Q(status=Status.RUNNING, lease_expires_at__lt=now)
+
+
 # The same rule in SQL (`now` is a named parameter). Spelled with the final states on purpose: so
 # the planner cannot use the partial index of unfinished tasks (its statistics are stale right
 # after a large submit, and it would then scan every unfinished task of the job for each batch)

@@ -32,6 +32,7 @@ from django.conf import settings
 from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
+from scoring import metrics
 from scoring.scorers import netguard
 from scoring.scorers.base import RetryableError, ScorerFailed, read_timeout
 
@@ -221,6 +222,7 @@ def chat_completion(*, llm_model_id: str, messages: list[dict], params: dict | N
             return _post(provider, model, body, headers, where)
     except (RetryableError, ScorerFailed) as exc:
         exc.args = (redact(str(exc)),)
+        metrics.provider_error(provider.name, exc.error_type)
         if isinstance(exc, RetryableError):
             logger.warning("%s (%s): %s", where, exc.error_type, exc)
         raise
@@ -241,6 +243,7 @@ def _post(provider: Provider, model: str, body: dict, headers: dict, where: str)
         raw = netguard.read_capped(response, MAX_ANSWER_BYTES)
 
     status = response.status_code
+    metrics.provider_request(provider.name, status)
     if status in RETRYABLE_STATUSES or status >= 500:
         kind = "ProviderRateLimited" if status == 429 else "ProviderError"
         raise RetryableError(
