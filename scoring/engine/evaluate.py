@@ -11,16 +11,20 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from scoring.engine import states
+from scoring.engine.spend import TaskMeter
 from scoring.engine.states import Status
 from scoring.models import Object
 from scoring.scorers import Scorer, scorer_class_for
 from scoring.scorers.base import (
+    BudgetExhausted,
     MissingArgument,
     Outcome,
     RetryableError,
     ScorerConfigError,
     ScorerFailed,
     ScoringContext,
+    SpendMeter,
 )
 from scoring.weave.ids import uuid7
 from scoring.weave.refs import InvalidRef, call_ref_uri, object_ref_uri, parse_object_ref
@@ -183,12 +187,17 @@ def evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = N
         # Only scorers that send the call elsewhere (remote scorers) need it in Weave's shape.
         call=call_schema(task.project_id, {f: getattr(task.call, f) for f in CALL_FIELDS}) if scorer.slow else {},
         scorer_ref=scorer_ref,
+        meter=TaskMeter(task) if scorer.slow else SpendMeter(),
     )
     started_at = timezone.now()
     try:
         outcome = scorer.run(arguments, context)
+    except BudgetExhausted as exc:
+        return Verdict(Status.CANCELLED, states.BUDGET_EXHAUSTED, str(exc))
     except RetryableError as exc:
         attempts = task.attempts - task.retried_at_attempt
+        if not exc.counts:
+            return Verdict(Status.WAITING, exc.error_type, str(exc), retry_after=exc.retry_after, counts=False)
         if attempts < settings.SCORING_MAX_ATTEMPTS:
             return Verdict(Status.WAITING, exc.error_type, str(exc), retry_after=exc.retry_after)
         scoring_call = _scoring_call(task, scorer, scorer_ref, scoring_call_id, arguments, started_at, exception=exc)
@@ -246,6 +255,8 @@ def _scoring_call(
     }
     if outcome is not None and outcome.usage:
         summary["usage"] = outcome.usage
+    if outcome is not None and outcome.costs:
+        summary["weave"] = {"costs": outcome.costs}
     return {
         "project_id": task.project_pk,
         "call_id": call_id,

@@ -37,6 +37,7 @@ class WorkerHousekeeping(Middleware):
         from scoring.engine.broker import heartbeat
         from scoring.engine.leases import leases_renew
         from scoring.engine.reconcile import reconcile_once_per_interval
+        from scoring.engine.window import refiller
 
         every = settings.SCORING_HEARTBEAT_SECONDS
         reconcile_every = settings.SCORING_RECONCILE_SECONDS
@@ -45,6 +46,7 @@ class WorkerHousekeeping(Middleware):
             try:
                 heartbeat(broker)
                 leases_renew()
+                refiller.poke()  # a refill whose poke was lost (or failed) is not lost for long
                 since_reconcile += every
                 if since_reconcile >= reconcile_every:
                     since_reconcile = 0

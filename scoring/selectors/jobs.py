@@ -29,7 +29,7 @@ class JobProgress:
     def status(self) -> JobStatus:
         c = self.counts
         if self.unfinished:
-            untouched = c[Status.QUEUED] == self.total
+            untouched = c[Status.QUEUED] + c[Status.PENDING] == self.total
             return JobStatus.QUEUED if untouched else JobStatus.RUNNING
         if c[Status.CANCELLED]:
             return JobStatus.CANCELLED

@@ -10,6 +10,7 @@ from django.utils import timezone
 from scoring.engine import states
 from scoring.engine.dispatch import job_dispatch
 from scoring.engine.jobs import job_finish_if_done
+from scoring.engine.window import job_reopen
 from scoring.errors import RequestValidationError, error
 from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
 from scoring.scorers import scorer_class_for, supported_classes
@@ -177,9 +178,9 @@ def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[
 
 
 def _tasks_insert(job: ScoringJob, call_pks: list[int], scorer_pks: list[int]) -> None:
-    """Insert one queued task per (call, scorer). On PostgreSQL the database builds the rows
-    itself from two arrays (a cross join of unnest()), which is as fast as COPY and ten times
-    faster than bulk_create; elsewhere, bulk_create."""
+    """Insert one pending task per (call, scorer), for the dispatch window to give messages to.
+    On PostgreSQL the database builds the rows itself from two arrays (a cross join of unnest()),
+    which is as fast as COPY and ten times faster than bulk_create; elsewhere, bulk_create."""
     if not call_pks or not scorer_pks:
         return
     if connection.vendor == "postgresql":
@@ -189,12 +190,12 @@ def _tasks_insert(job: ScoringJob, call_pks: list[int], scorer_pks: list[int]) -
                 f"INSERT INTO {table} (job_id, call_id, scorer_id, status, attempts, retried_at_attempt, "
                 "error_type, error_message) "
                 "SELECT %s, c, s, %s, 0, 0, '', '' FROM unnest(%s::bigint[]) AS c CROSS JOIN unnest(%s::bigint[]) AS s",
-                [job.pk, states.Status.QUEUED, call_pks, scorer_pks],
+                [job.pk, states.Status.PENDING, call_pks, scorer_pks],
             )
         return
     ScoringTask.objects.bulk_create(
         (
-            ScoringTask(job=job, call_id=call_pk, scorer_id=scorer_pk)
+            ScoringTask(job=job, call_id=call_pk, scorer_id=scorer_pk, status=states.Status.PENDING)
             for call_pk in call_pks
             for scorer_pk in scorer_pks
         ),
@@ -222,5 +223,6 @@ def job_retry_failed(*, user, job_id) -> int:
         retried = ScoringTask.objects.filter(job=job, status=states.Status.FAILED).update(**states.retry_fields())
         if retried:
             ScoringJob.objects.filter(pk=job.pk).update(finished_at=None, final_status="", final_counts=None)
+            job_reopen(job_id=job.pk)
             transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
     return retried
