@@ -14,11 +14,23 @@ from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django_dramatiq.models import Task as DramatiqTask
 
 from scoring.errors import ApplicationError
-from scoring.models import ApiKey, Call, Feedback, JobStatus, Object, Project, ScoringJob, ScoringTask
+from scoring.models import (
+    ApiKey,
+    Call,
+    Feedback,
+    JobStatus,
+    Object,
+    Project,
+    ProjectBudget,
+    ProjectSpend,
+    ScoringJob,
+    ScoringTask,
+)
+from scoring.selectors.costs import job_costs, job_waiting_reasons
 from scoring.selectors.jobs import JobProgress, job_progress, jobs_progress
 from scoring.services.api_keys import api_key_revoke
 from scoring.services.jobs import job_cancel, job_retry_failed
@@ -91,7 +103,10 @@ class ScoringJobAdmin(ReadOnlyAdmin):
     search_help_text = "A job id, a call id, or a scorer ref (weave:///…)."
     date_hierarchy = "created_at"
     show_full_result_count = False
-    fields = ["id", "project", "user", "wb_user_id", "client_wb_user_id", "created_at", "finished_at", "task_count"]
+    fields = [
+        *["id", "project", "user", "wb_user_id", "client_wb_user_id", "created_at", "finished_at", "task_count"],
+        *["cost", "waiting"],
+    ]
     readonly_fields = fields
     change_form_template = "admin/scoring/scoringjob/change_form.html"
 
@@ -123,6 +138,32 @@ class ScoringJobAdmin(ReadOnlyAdmin):
         if job.finished_at is None:
             return "—"
         return f"{(job.finished_at - job.created_at).total_seconds():.1f} s"
+
+    @admin.display(description="cost so far (USD)")
+    def cost(self, job):
+        costs = job_costs(job=job)
+        per_scorer = format_html_join(
+            "",
+            "<li>{}: {} USD over {} task(s)</li>",
+            ((r, f"{c['total_usd']:.6f}", c["tasks"]) for r, c in costs["by_scorer"].items()),
+        )
+        cap = "no cap" if costs["cap_usd"] is None else f"cap {costs['cap_usd']:.4f}"
+        return format_html(
+            "{} ({} reserved in flight; {})<ul>{}</ul>",
+            f"{costs['total_usd']:.6f}",
+            f"{costs['reserved_usd']:.6f}",
+            cap,
+            per_scorer,
+        )
+
+    @admin.display(description="why tasks wait")
+    def waiting(self, job):
+        reasons = job_waiting_reasons(job_id=job.pk)
+        if not reasons:
+            return "—"
+        return format_html_join(
+            "", "<li>{} × {}: {}</li>", ((r["tasks"], r["error_type"], r["message"]) for r in reasons)
+        )
 
     def get_urls(self):
         return [
@@ -234,3 +275,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
 # django_dramatiq's message table is a debugging aid we do not fill (the audit trail is ours).
 if admin.site.is_registered(DramatiqTask):
     admin.site.unregister(DramatiqTask)
+
+
+@admin.register(ProjectBudget)
+class ProjectBudgetAdmin(admin.ModelAdmin):
+    list_display = ["project", "daily_usd", "monthly_usd", "job_cap_usd", "updated_at"]
+    search_fields = ["project__entity", "project__name"]
+    raw_id_fields = ["project"]
+
+
+@admin.register(ProjectSpend)
+class ProjectSpendAdmin(ReadOnlyAdmin):
+    list_display = ["project", "day", "spent_usd", "reserved_usd"]
+    list_filter = ["day"]
+    search_fields = ["project__entity", "project__name"]

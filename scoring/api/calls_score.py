@@ -4,7 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scoring.api.fields import StrictListField, StrictObjectSerializer, StrictStringField
-from scoring.services.jobs import job_submit
+from scoring.services.jobs import job_estimate, job_submit
 
 
 class CallsScoreApi(APIView):
@@ -26,3 +26,21 @@ class CallsScoreApi(APIView):
             request=dict(request.data),
         )
         return Response({"job_id": str(submitted.job.pk), "task_count": submitted.task_count})
+
+
+class CallsScoreEstimateApi(APIView):
+    """`POST /calls/score/estimate`: the /calls/score body; what it would cost; creates nothing."""
+
+    InputSerializer = CallsScoreApi.InputSerializer
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        estimate = job_estimate(
+            user=request.user,
+            project_id=data["project_id"],
+            call_ids=data["call_ids"],
+            scorer_refs=data["scorer_refs"],
+        )
+        return Response(estimate.as_dict())

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from scoring.models import ProjectBudget, ProjectSpend, ScorerUsage, ScoringJob, ScoringTask
@@ -146,3 +146,14 @@ def job_costs(*, job: ScoringJob) -> dict:
             for object_id, digest, total, n in rows
         },
     }
+
+
+def job_waiting_reasons(*, job_id) -> list[dict]:
+    """Why the job's waiting tasks wait, most common first: error type, a message, how many."""
+    rows = (
+        ScoringTask.objects.filter(job_id=job_id, status=ScoringTask.Status.WAITING)
+        .values_list("error_type")
+        .annotate(n=Count("id"), message=Max("error_message"))
+        .order_by("-n")
+    )
+    return [{"error_type": kind, "message": message, "tasks": n} for kind, n, message in rows]

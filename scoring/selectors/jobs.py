@@ -89,6 +89,7 @@ def job_tasks(*, job_id, status: str | None = None, after: int | None = None, li
             "finished_at",
             "retry_at",
             "scoring_call_id",
+            "cost_usd",
             "call__call_id",
             "scorer__object_id",
             "scorer__digest",

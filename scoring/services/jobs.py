@@ -14,9 +14,11 @@ from scoring.engine.window import job_reopen
 from scoring.errors import RequestValidationError, error
 from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
 from scoring.scorers import scorer_class_for, supported_classes
+from scoring.selectors.costs import default_job_cap
 from scoring.selectors.jobs import job_for_user
 from scoring.selectors.objects import VERSION_INDEX
 from scoring.selectors.projects import project_for_read
+from scoring.services.estimates import JobEstimate, pairs_estimate
 from scoring.weave.ids import wb_user_id_for
 from scoring.weave.refs import InvalidRef, ObjectRef, object_ref_uri, parse_object_ref
 
@@ -132,9 +134,35 @@ def _pick_version(ref: ObjectRef, versions: list[Object]) -> Object | _ScorerRef
     return obj
 
 
-def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[str], request: dict) -> SubmittedJob:
-    """Validate a scoring request against the stored calls and scorers, record the job and one
-    task per distinct (call, scorer) pair in one transaction, and dispatch it after commit."""
+def job_estimate(*, user, project_id: str, call_ids: list[str], scorer_refs: list[str]) -> JobEstimate:
+    """What `job_submit` of this request would cost and whether it fits the budget; records nothing."""
+    project, call_pks, scorers = _request_resolve(
+        user=user, project_id=project_id, call_ids=call_ids, scorer_refs=scorer_refs
+    )
+    return pairs_estimate(project=project, project_id=project_id, call_pks=call_pks, scorers=scorers)
+
+
+def _budget_check(project, project_id: str, call_pks: list[int], scorers: list[Object]) -> None:
+    """A request with judges whose estimate does not fit the project's budget is a 422 that says
+    what it would cost and what remains."""
+    if project is None or not any(getattr(scorer_class_for(o.val), "metered", False) for o in scorers):
+        return
+    estimate = pairs_estimate(project=project, project_id=project_id, call_pks=call_pks, scorers=scorers)
+    if estimate.fits:
+        return
+    remaining = estimate.budget.remaining
+    ctx = {
+        "estimated_usd": float(estimate.usd),
+        "remaining_usd": None if remaining is None else float(remaining),
+        "job_cap_usd": None if estimate.budget.job_cap_usd is None else float(estimate.budget.job_cap_usd),
+    }
+    raise RequestValidationError(
+        [error(("body",), problem, "budget_exceeded", ctx=ctx) for problem in estimate.problems]
+    )
+
+
+def _request_resolve(*, user, project_id: str, call_ids: list[str], scorer_refs: list[str]):
+    """The project, the call pks and the scorer objects of a request; a 422 naming every bad item."""
     project = project_for_read(user=user, project_id=project_id)
     unique_calls, unique_refs = _unique(call_ids), _unique(scorer_refs)
 
@@ -158,6 +186,16 @@ def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[
     if errors:
         errors.sort(key=lambda e: (e["loc"][1], e["loc"][2]))
         raise RequestValidationError(errors)
+    return project, call_pks, scorers
+
+
+def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[str], request: dict) -> SubmittedJob:
+    """Validate a scoring request against the stored calls, scorers and budget, record the job and
+    one task per distinct (call, scorer) pair in one transaction, and dispatch it after commit."""
+    project, call_pks, scorers = _request_resolve(
+        user=user, project_id=project_id, call_ids=call_ids, scorer_refs=scorer_refs
+    )
+    _budget_check(project, project_id, call_pks, scorers)
 
     with transaction.atomic():
         job = ScoringJob.objects.create(
@@ -168,6 +206,7 @@ def job_submit(*, user, project_id: str, call_ids: list[str], scorer_refs: list[
             request=request,
             scorer_refs=[object_ref_uri(project_id, o.object_id, o.digest) for o in scorers],
             task_count=len(call_pks) * len(scorers),
+            cost_cap_usd=default_job_cap(getattr(project, "budget", None)),
         )
         if not job.task_count:
             job_finish_if_done(job_id=job.pk)
