@@ -16,7 +16,7 @@ from scoring.engine import states
 from scoring.engine.jobs import job_finish_if_done
 from scoring.models import ProjectBudget, ProjectSpend, ScorerUsage, ScoringJob, ScoringTask
 from scoring.scorers import metered_classes
-from scoring.scorers.base import BudgetExhausted, SpendMeter
+from scoring.scorers.base import BudgetExhausted, RetryableError, SpendMeter
 from scoring.selectors.costs import ZERO, request_estimate, scorer_history, today
 
 logger = logging.getLogger(__name__)
@@ -49,14 +49,15 @@ class TaskMeter(SpendMeter):
         )
         hold = Hold(today(), estimate.usd or ZERO, scorer_name, llm_model_id, prompt_chars)
         refusal = spend_reserve(project_pk=self.task.project_pk, job_id=self.task.job_id, hold=hold)
-        if refusal is not None:
-            scope, message = refusal
-            cancelled = tasks_cancel_for_budget(
-                project_pk=self.task.project_pk, job_id=self.task.job_id, scope=scope, message=message
-            )
-            logger.warning("%s; %d task(s) cancelled", message, cancelled)
-            raise BudgetExhausted(message, scope=scope)
-        return hold
+        if refusal is None:
+            return hold
+        if not refusal.spent:
+            raise RetryableError(refusal.message, error_type=states.BUDGET_IN_FLIGHT, retry_after=1.0, counts=False)
+        cancelled = tasks_cancel_for_budget(
+            project_pk=self.task.project_pk, job_id=self.task.job_id, scope=refusal.scope, message=refusal.message
+        )
+        logger.warning("%s; %d task(s) cancelled", refusal.message, cancelled)
+        raise BudgetExhausted(refusal.message, scope=refusal.scope)
 
     def settle(self, hold: Hold | None, *, usage: dict | None = None, cost: dict | None = None) -> None:
         if hold is None:
@@ -81,32 +82,47 @@ def _day_row_locked(project_pk: int, day: date) -> ProjectSpend:
     return ProjectSpend.objects.select_for_update().get(project_id=project_pk, day=day)
 
 
-def spend_reserve(*, project_pk: int, job_id, hold: Hold) -> tuple[str, str] | None:
-    """Reserve `hold.amount` on the project's day and on the job, unless a budget has no room for
-    it; then (scope, why) and nothing is reserved. The day's row lock serialises the checks of all
-    workers of the project, so their reservations add up: none can overspend with another."""
+@dataclass(frozen=True)
+class Refusal:
+    scope: str  # "project" or "job"
+    message: str
+    spent: bool  # False: only reservations fill the budget, which may settle for less
+
+
+def spend_reserve(*, project_pk: int, job_id, hold: Hold) -> Refusal | None:
+    """Reserve `hold.amount` on the project's day and on the job, unless what is settled and
+    reserved reaches a budget; then the Refusal, and nothing is reserved. The day's row lock
+    serialises the checks of all workers of the project, so their reservations add up: none can
+    overspend with another."""
     with transaction.atomic():
         row = _day_row_locked(project_pk, hold.day)  # always first: one lock order, no deadlock
         job = ScoringJob.objects.select_for_update().only("cost_usd", "reserved_usd", "cost_cap_usd").get(pk=job_id)
         budget = ProjectBudget.objects.filter(project_id=project_pk).first()
-        used_today = row.spent_usd + row.reserved_usd
-        checks = []
+        checks = []  # (scope, name, limit, settled, reserved)
         if budget is not None and budget.daily_usd is not None:
-            checks.append(("project", "daily", budget.daily_usd, used_today))
+            checks.append(("project", "daily", budget.daily_usd, row.spent_usd, row.reserved_usd))
         if budget is not None and budget.monthly_usd is not None:
             earlier = ProjectSpend.objects.filter(
                 project_id=project_pk, day__gte=hold.day.replace(day=1), day__lt=hold.day
             ).values_list("spent_usd", flat=True)
-            checks.append(("project", "monthly", budget.monthly_usd, used_today + sum(earlier, ZERO)))
-        cap = job.cost_cap_usd
-        if cap is not None:
-            checks.append(("job", "job cap", cap, job.cost_usd + job.reserved_usd))
-        for scope, name, limit, used in checks:
-            if used >= limit or used + hold.amount > limit:
-                return scope, (
-                    f"The {name} budget of {limit:.4f} USD is spent: {used:.6f} USD used or reserved, "
-                    f"and the next request needs about {hold.amount:.6f} USD"
-                )
+            month = sum(earlier, ZERO) + row.spent_usd
+            checks.append(("project", "monthly", budget.monthly_usd, month, row.reserved_usd))
+        if job.cost_cap_usd is not None:
+            checks.append(("job", "job cap", job.cost_cap_usd, job.cost_usd, job.reserved_usd))
+        # A request may start while any of the budget is left: the overshoot is then bounded by
+        # the requests in flight. A budget taken only by reservations is not spent yet (they may
+        # settle for less): the request waits for them instead.
+        for scope, name, limit, settled, reserved in checks:
+            if settled + reserved < limit:
+                continue
+            if settled >= limit:
+                return Refusal(scope, f"The {name} budget of {limit:.4f} USD is spent ({settled:.6f} USD)", True)
+            return Refusal(
+                scope,
+                f"The {name} budget of {limit:.4f} USD is taken by requests in flight ({settled:.6f} USD spent, "
+                f"{reserved:.6f} USD reserved); waiting for them to settle",
+                False,
+            )
         ProjectSpend.objects.filter(pk=row.pk).update(reserved_usd=F("reserved_usd") + hold.amount)
         ScoringJob.objects.filter(pk=job_id).update(reserved_usd=F("reserved_usd") + hold.amount)
     return None

@@ -16,8 +16,10 @@ RESULTS = (Status.SUCCEEDED, Status.FAILED)  # the verdicts that end a task; a w
 ERROR_TYPE_LIMIT = 128  # ScoringTask.error_type's length
 ERROR_MESSAGE_LIMIT = 4_000
 # Error reasons the engine itself gives: a task cancelled because its project's or job's budget is
-# spent, and a task waiting because its provider is blocked (scoring.scorers.blocks).
+# spent, one waiting while requests in flight hold the rest of a budget, and one waiting because
+# its provider is blocked (scoring.scorers.blocks).
 BUDGET_EXHAUSTED = "budget_exhausted"
+BUDGET_IN_FLIGHT = "BudgetInFlight"
 PROVIDER_BLOCKED = "ProviderBlocked"
 
 

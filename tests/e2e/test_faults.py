@@ -17,7 +17,7 @@ from tests.conftest import start_worker, stop_worker, wait_for
 pytestmark = pytest.mark.slow
 
 Status = ScoringTask.Status
-UNFINISHED = [Status.QUEUED, Status.RUNNING, Status.WAITING]
+UNFINISHED = [Status.PENDING, Status.QUEUED, Status.RUNNING, Status.WAITING]
 
 # Fast recovery for tests: the same mechanisms as production, on a shorter clock.
 FAST_RECOVERY = {
