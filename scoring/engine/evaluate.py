@@ -187,7 +187,7 @@ def evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = N
         # Only scorers that send the call elsewhere (remote scorers) need it in Weave's shape.
         call=call_schema(task.project_id, {f: getattr(task.call, f) for f in CALL_FIELDS}) if scorer.slow else {},
         scorer_ref=scorer_ref,
-        meter=TaskMeter(task) if scorer.slow else SpendMeter(),
+        meter=TaskMeter(task) if scorer.metered else SpendMeter(),
     )
     started_at = timezone.now()
     try:

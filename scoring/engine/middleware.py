@@ -46,7 +46,7 @@ class WorkerHousekeeping(Middleware):
             try:
                 heartbeat(broker)
                 leases_renew()
-                refiller.poke()  # a refill whose poke was lost (or failed) is not lost for long
+                refiller.poke(force=True)  # a refill whose poke was lost (or failed) is not lost for long
                 since_reconcile += every
                 if since_reconcile >= reconcile_every:
                     since_reconcile = 0

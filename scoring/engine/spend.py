@@ -37,7 +37,7 @@ class Hold:
 
 
 class TaskMeter(SpendMeter):
-    """The meter of one claimed task (scoring.engine.evaluate gives it to slow scorers)."""
+    """The meter of one claimed task (scoring.engine.evaluate gives it to metered scorers)."""
 
     def __init__(self, task):
         self.task = task

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 SCORE_TASK = "score_task"
 # One refill at a time across the fleet (a PostgreSQL advisory lock; SQLite has one writer anyway).
 REFILL_LOCK_KEY = 0x5C0_13
-# A process refills at most this often; every finished task asks for one.
+# A process refills at most this often.
 REFILL_INTERVAL = 0.05
 
 
@@ -140,26 +140,33 @@ def job_reopen(*, job_id) -> None:
 
 
 class Refiller:
-    """One per worker process: `poke()` after a task finishes; a thread refills at most every
-    REFILL_INTERVAL seconds while it is poked."""
+    """One per worker process: `poke()` after a task finishes. A thread refills once the process
+    has finished an eighth of a window since its last refill (a window is refilled when half
+    empty, so fewer passes would do nothing), or a second after any poke, or when forced."""
 
     def __init__(self):
         self._poked = threading.Event()
         self._lock = threading.Lock()
+        self._finished = 0
         self._thread: threading.Thread | None = None
 
-    def poke(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            with self._lock:
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(target=self._loop, name="scoring-window-refill", daemon=True)
-                    self._thread.start()
-        self._poked.set()
+    def poke(self, *, force: bool = False) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="scoring-window-refill", daemon=True)
+                self._thread.start()
+            self._finished += 1
+            if force or self._finished >= max(8, settings.SCORING_DISPATCH_WINDOW // 8):
+                self._poked.set()
 
     def _loop(self) -> None:
         while True:
-            self._poked.wait()
-            self._poked.clear()
+            self._poked.wait(timeout=1.0)
+            with self._lock:
+                due, self._finished = self._finished, 0
+                self._poked.clear()
+            if not due:
+                continue
             try:
                 windows_refill()
             except Exception:  # the next poke, or the housekeeping's, tries again
