@@ -26,6 +26,7 @@ RETRY_FAST = {"SCORING_RETRY_BASE_DELAY": "0.1", "SCORING_RETRY_MAX_DELAY": "0.5
 def provider():
     with FakeOpenAI(api_key=FAKE_OPENAI_KEY) as server:
         yield server
+    blocks.provider_unblock("openai")
 
 
 @pytest.fixture
