@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from django.db.models import Sum
+from django.db.models import Max, Sum
 
 from scoring.engine.reconcile import broker_view
 from scoring.models import Call, Feedback, ProjectBudget, ProjectSpend, ScorerUsage, ScoringJob, ScoringTask
@@ -222,9 +222,12 @@ def test_a_small_job_of_another_project_is_not_held_behind_a_huge_one(user, run_
         held_by_a.append(len(broker_view().task_ids & a_task_ids))
         time.sleep(0.05)
     wait_for(finished(b_job), timeout=60, message="B to end")
-    a_job.refresh_from_db()
-    b_job.refresh_from_db()
-    assert a_job.final_status == b_job.final_status == "succeeded"
-    assert b_job.finished_at < a_job.finished_at
+    wait_for(
+        lambda: ScoringJob.objects.filter(pk__in=[a_job.pk, b_job.pk], final_status="succeeded").count() == 2,
+        timeout=60,
+        message="both jobs stamped succeeded",
+    )
+    last = {job.pk: job.tasks.aggregate(last=Max("finished_at"))["last"] for job in (a_job, b_job)}
+    assert last[b_job.pk] < last[a_job.pk]
     assert max(held_by_a) <= window + 16  # the window, plus messages fetched and not yet acknowledged
     assert ScorerUsage.objects.count() == 0  # free scorers are not metered
