@@ -288,6 +288,6 @@ SCORING_PROVIDER_BLOCK_SECONDS = float(os.environ.get("SCORING_PROVIDER_BLOCK_SE
 # Messages each job keeps in the broker (times its project's weight); the dispatcher refills the
 # windows when they are half empty. Weights and caps (messages in the broker per project) are JSON
 # objects keyed by "entity/project".
-SCORING_DISPATCH_WINDOW = env_int("SCORING_DISPATCH_WINDOW", 400)
+SCORING_DISPATCH_WINDOW = env_int("SCORING_DISPATCH_WINDOW", 1000)
 SCORING_PROJECT_WEIGHTS = json.loads(os.environ.get("SCORING_PROJECT_WEIGHTS") or "{}")
 SCORING_PROJECT_CONCURRENCY = json.loads(os.environ.get("SCORING_PROJECT_CONCURRENCY") or "{}")
