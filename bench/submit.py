@@ -36,7 +36,7 @@ def raw_copy_seconds(job_fields: dict, call_pks: list[int], scorer_pks: list[int
     ):
         for call_pk in call_pks:
             for scorer_pk in scorer_pks:
-                copy.write_row((job.pk, call_pk, scorer_pk, "queued", 0, 0, "", ""))
+                copy.write_row((job.pk, call_pk, scorer_pk, "pending", 0, 0, "", ""))
     elapsed = time.perf_counter() - started
     job.delete()
     return elapsed

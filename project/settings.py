@@ -415,3 +415,20 @@ SCORING_METRICS_ALLOWLIST = [
 # own instruments, summed through PROMETHEUS_MULTIPROC_DIR) on this port, one process at a time.
 SCORING_METRICS_PORT = env_int("SCORING_METRICS_PORT", 0)
 SCORING_METRICS_HOST = os.environ.get("SCORING_METRICS_HOST", "0.0.0.0")
+# Cost, budgets and fair share (README, "Cost, budgets and fair share")
+#
+# SCORING_PRICES  JSON object: "<provider>/<model>" (or "<provider>/*") -> {"input_per_mtok": USD,
+#                 "output_per_mtok": USD}; overrides the bundled genai-prices data (self-hosted models).
+SCORING_PRICES = json.loads(os.environ.get("SCORING_PRICES") or "{}")
+# A job's cap when its project's budget sets none (USD; empty: no cap).
+SCORING_JOB_COST_CAP_USD = os.environ.get("SCORING_JOB_COST_CAP_USD") or None
+# How many calls of a request an estimate reads to measure prompt sizes (the rest are extrapolated).
+SCORING_ESTIMATE_SAMPLE = env_int("SCORING_ESTIMATE_SAMPLE", 200)
+# A provider answering 401/403 or a billing/quota error is blocked this long (seconds).
+SCORING_PROVIDER_BLOCK_SECONDS = float(os.environ.get("SCORING_PROVIDER_BLOCK_SECONDS", "300"))
+# Messages each job keeps in the broker (times its project's weight); the dispatcher refills the
+# windows when they are half empty. Weights and caps (messages in the broker per project) are JSON
+# objects keyed by "entity/project".
+SCORING_DISPATCH_WINDOW = env_int("SCORING_DISPATCH_WINDOW", 1000)
+SCORING_PROJECT_WEIGHTS = json.loads(os.environ.get("SCORING_PROJECT_WEIGHTS") or "{}")
+SCORING_PROJECT_CONCURRENCY = json.loads(os.environ.get("SCORING_PROJECT_CONCURRENCY") or "{}")

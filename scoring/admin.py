@@ -14,7 +14,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django_dramatiq.models import Task as DramatiqTask
 
 from scoring.errors import ApplicationError
@@ -26,9 +26,12 @@ from scoring.models import (
     MonitorVersion,
     Object,
     Project,
+    ProjectBudget,
+    ProjectSpend,
     ScoringJob,
     ScoringTask,
 )
+from scoring.selectors.costs import job_costs, job_waiting_reasons
 from scoring.selectors.jobs import JobProgress, job_progress, jobs_progress
 from scoring.selectors.projects import projects_visible_q
 from scoring.services.api_keys import api_key_revoke
@@ -37,13 +40,22 @@ from scoring.services.jobs import job_cancel, job_retry_failed
 Status = ScoringTask.Status
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ProjectScopedAdmin(admin.ModelAdmin):
+    """Rows of the projects the user may see (the project rule), whatever their admin permissions."""
+
     # How a row reaches its project, for the project rule ("" for Project itself).
     project_path = "project__"
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(projects_visible_q(request.user, self.project_path))
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "project":  # only projects the user may act on can be chosen
+            kwargs["queryset"] = Project.objects.filter(projects_visible_q(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ReadOnlyAdmin(ProjectScopedAdmin):
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -126,6 +138,8 @@ class ScoringJobAdmin(ReadOnlyAdmin):
         "created_at",
         "finished_at",
         "task_count",
+        "cost",
+        "waiting",
     ]
     readonly_fields = fields
     change_form_template = "admin/scoring/scoringjob/change_form.html"
@@ -158,6 +172,32 @@ class ScoringJobAdmin(ReadOnlyAdmin):
         if job.finished_at is None:
             return "—"
         return f"{(job.finished_at - job.created_at).total_seconds():.1f} s"
+
+    @admin.display(description="cost so far (USD)")
+    def cost(self, job):
+        costs = job_costs(job=job)
+        per_scorer = format_html_join(
+            "",
+            "<li>{}: {} USD over {} task(s)</li>",
+            ((r, f"{c['total_usd']:.6f}", c["tasks"]) for r, c in costs["by_scorer"].items()),
+        )
+        cap = "no cap" if costs["cap_usd"] is None else f"cap {costs['cap_usd']:.4f}"
+        return format_html(
+            "{} ({} reserved in flight; {})<ul>{}</ul>",
+            f"{costs['total_usd']:.6f}",
+            f"{costs['reserved_usd']:.6f}",
+            cap,
+            per_scorer,
+        )
+
+    @admin.display(description="why tasks wait")
+    def waiting(self, job):
+        reasons = job_waiting_reasons(job_id=job.pk)
+        if not reasons:
+            return "—"
+        return format_html_join(
+            "", "<li>{} × {}: {}</li>", ((r["tasks"], r["error_type"], r["message"]) for r in reasons)
+        )
 
     def get_urls(self):
         return [
@@ -248,6 +288,7 @@ class ObjectAdmin(ReadOnlyAdmin):
 class MonitorVersionAdmin(ReadOnlyAdmin):
     """Per monitor version: calls matched, sampled out, scored and failed (its job's tasks)."""
 
+    project_path = "monitor__project__"
     list_display = ["monitor", "project", "matched", "sampled_out", "scored", "failed", "job_link", "created_at"]
     list_select_related = ["monitor__project", "job"]
     search_fields = ["monitor__object_id"]
@@ -303,3 +344,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
 # django_dramatiq's message table is a debugging aid we do not fill (the audit trail is ours).
 if admin.site.is_registered(DramatiqTask):
     admin.site.unregister(DramatiqTask)
+
+
+@admin.register(ProjectBudget)
+class ProjectBudgetAdmin(ProjectScopedAdmin):
+    list_display = ["project", "daily_usd", "monthly_usd", "job_cap_usd", "updated_at"]
+    search_fields = ["project__entity", "project__name"]
+
+
+@admin.register(ProjectSpend)
+class ProjectSpendAdmin(ReadOnlyAdmin):
+    list_display = ["project", "day", "spent_usd", "reserved_usd"]
+    list_filter = ["day"]
+    search_fields = ["project__entity", "project__name"]

@@ -153,6 +153,8 @@ class Feedback(models.Model):
 class TaskStatus(models.TextChoices):
     """The states of a scoring task (the engine's state machine: scoring.engine.states)."""
 
+    # Held back by the job's dispatch window (scoring.engine.window): recorded, no message yet.
+    PENDING = "pending"
     QUEUED = "queued"
     RUNNING = "running"
     WAITING = "waiting"  # a retry is scheduled: rate limit, provider error, call not ended yet
@@ -203,6 +205,13 @@ class ScoringJob(models.Model):
     trigger_ref = models.TextField(null=True, blank=True)
     # A monitor's is_traced: False records no scoring call (and its feedback has no call_ref).
     is_traced = models.BooleanField(default=True)
+    # Spend of the job's judges (settled; reserved while their requests are in flight), and its cap.
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    reserved_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    cost_cap_usd = models.DecimalField(max_digits=16, decimal_places=8, null=True, blank=True)
+    # The dispatch window's place in the job: tasks with a larger id may still be pending.
+    dispatch_cursor = models.BigIntegerField(default=0)
+    dispatch_pending = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -239,15 +248,19 @@ class ScoringTask(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     scoring_call_id = models.CharField(max_length=128, null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=8, null=True, blank=True)
+    # When the dispatch window gave the task its message (the reconciler's grace counts from it).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["job", "call", "scorer"], name="task_job_call_scorer_uniq"),
         ]
         indexes = [
-            # Small and hot: the unfinished tasks of a job (is it done? what to re-enqueue?).
+            # Small and hot: the unfinished tasks of a job (is it done? what to re-enqueue? what
+            # does the window hold, and which pending task comes next, in id order?).
             models.Index(
-                fields=["job", "status"],
+                fields=["job", "status", "id"],
                 name="task_unfinished_idx",
                 condition=Q(status__in=list(TASK_UNFINISHED)),
             ),
@@ -348,3 +361,54 @@ class MonitorTimer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monitor_name} on {self.group_key}"
+
+
+class ProjectBudget(models.Model):
+    """What a project may spend on judges (USD): per day, per month (UTC), and per job by default."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="budget")
+    daily_usd = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    monthly_usd = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    job_cap_usd = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"budget of {self.project}"
+
+
+class ProjectSpend(models.Model):
+    """A project's judge spend on one UTC day: settled, and reserved by requests in flight. Its row
+    lock is what makes reservations of all workers add up (scoring.engine.spend)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="spend", db_index=False)
+    day = models.DateField()
+    spent_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    reserved_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "day"], name="spend_project_day_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.day}: {self.spent_usd}"
+
+
+class ScorerUsage(models.Model):
+    """A judge's recent usage, by the name it was published under: the history estimates read
+    tokens per character from (halved now and then, so that recent requests weigh most)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    scorer_name = models.CharField(max_length=256)
+    llm_model_id = models.CharField(max_length=256)
+    requests = models.BigIntegerField(default=0)
+    prompt_chars = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "scorer_name", "llm_model_id"], name="scorer_usage_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scorer_name} on {self.llm_model_id}"

@@ -111,7 +111,7 @@ def test_retry_failed_from_the_job_page(client, admin_user, finished_job):
     client.force_login(admin_user)
     response = client.post(f"/admin/scoring/scoringjob/{finished_job.pk}/retry/")
     assert response.status_code == 302
-    assert finished_job.tasks.filter(status=Status.QUEUED).count() == 1
+    assert finished_job.tasks.filter(status=Status.PENDING).count() == 1
     assert finished_job.tasks.filter(status=Status.SUCCEEDED).count() == 1
 
 
@@ -162,7 +162,7 @@ def test_admin_in_a_real_browser(chromium, live_server, admin_user, user, transa
     assert status_before == "partial"
     assert "1 task(s) queued again." in message
     assert status_after == "running"
-    assert job.tasks.filter(status=Status.QUEUED).count() == 1
+    assert job.tasks.filter(status=Status.PENDING).count() == 1
     assert (ARTIFACTS / "admin-job-page.png").stat().st_size > 10_000
 
 

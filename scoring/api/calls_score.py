@@ -5,7 +5,7 @@ from rest_framework.views import APIView
 
 from scoring.api.fields import StrictListField, StrictObjectSerializer, StrictStringField, WeaveStringField
 from scoring.models import ScoringJob
-from scoring.services.jobs import job_submit
+from scoring.services.jobs import job_estimate, job_submit
 
 MAX_SCORE_CALL_IDS = 100_000
 MAX_SCORE_REFS = 1_000
@@ -33,3 +33,21 @@ class CallsScoreApi(APIView):
             request=dict(request.data),
         )
         return Response({"job_id": str(submitted.job.pk), "task_count": submitted.task_count})
+
+
+class CallsScoreEstimateApi(APIView):
+    """`POST /calls/score/estimate`: the /calls/score body; what it would cost; creates nothing."""
+
+    InputSerializer = CallsScoreApi.InputSerializer
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        estimate = job_estimate(
+            user=request.user,
+            project_id=data["project_id"],
+            call_ids=data["call_ids"],
+            scorer_refs=data["scorer_refs"],
+        )
+        return Response(estimate.as_dict())

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 from scoring.api.errors import flatten_drf_errors
 from scoring.errors import RequestValidationError
 from scoring.models import ScoringTask
+from scoring.selectors.costs import job_costs, job_waiting_reasons
 from scoring.selectors.jobs import job_for_user, job_progress, job_tasks
 from scoring.services.jobs import job_cancel, job_retry_failed
 from scoring.weave.refs import call_ref_uri, object_ref_uri
@@ -28,6 +29,8 @@ def job_representation(job) -> dict:
         "duration_seconds": (job.finished_at - job.created_at).total_seconds() if job.finished_at else None,
         "scorer_refs": job.scorer_refs,
         "request": job.request,
+        "cost": job_costs(job=job),
+        "waiting_reasons": job_waiting_reasons(job_id=job.pk),
     }
 
 
@@ -53,6 +56,7 @@ class JobTasksApi(APIView):
         finished_at = serializers.DateTimeField()
         retry_at = serializers.DateTimeField()
         scoring_call_id = serializers.CharField()
+        cost_usd = serializers.FloatField()
         feedback_id = serializers.SerializerMethodField()
 
         def get_feedback_id(self, task) -> str | None:

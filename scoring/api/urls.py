@@ -2,9 +2,10 @@
 
 from django.urls import path
 
+from scoring.api.budgets import ProjectBudgetApi
 from scoring.api.calls import CallEndApi, CallReadApi, CallStartApi, CallUpsertBatchApi
 from scoring.api.calls_query import CallsQueryStatsApi, CallsStreamQueryApi
-from scoring.api.calls_score import CallsScoreApi
+from scoring.api.calls_score import CallsScoreApi, CallsScoreEstimateApi
 from scoring.api.feedback import FeedbackCreateApi, FeedbackCreateBatchApi, FeedbackQueryApi
 from scoring.api.files import FileContentApi, FileCreateApi
 from scoring.api.jobs import JobCancelApi, JobDetailApi, JobRetryApi, JobTasksApi
@@ -19,6 +20,8 @@ from scoring.api.weave_v2 import CallsCompleteApi, V2CallEndApi, V2CallStartApi
 
 urlpatterns = [
     path("calls/score", CallsScoreApi.as_view(), name="calls-score"),
+    path("calls/score/estimate", CallsScoreEstimateApi.as_view(), name="calls-score-estimate"),
+    path("calls/score/budgets/<str:entity>/<str:project>", ProjectBudgetApi.as_view(), name="project-budget"),
     path("calls/score/jobs/<uuid:job_id>", JobDetailApi.as_view(), name="job-detail"),
     path("calls/score/jobs/<uuid:job_id>/tasks", JobTasksApi.as_view(), name="job-tasks"),
     path("calls/score/jobs/<uuid:job_id>/cancel", JobCancelApi.as_view(), name="job-cancel"),

@@ -8,7 +8,7 @@ from dramatiq.errors import BrokerError
 from dramatiq.middleware import TimeLimitExceeded
 
 from scoring import logs
-from scoring.engine import dispatch, run
+from scoring.engine import dispatch, run, window
 from scoring.engine.broker import QUEUE
 
 REDELIVERIES = 10
@@ -41,6 +41,8 @@ def score_task(task_id: int) -> None:
             result = run.task_timed_out(task_id=task_id)
         if result is not None and result.retry_in is not None:
             dispatch.task_send_later(task_id=task_id, delay_seconds=result.retry_in)
+        else:
+            window.refiller.poke()  # one message fewer in the job's window
 
 
 @dramatiq.actor(queue_name=QUEUE)

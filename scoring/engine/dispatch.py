@@ -1,8 +1,12 @@
 """Turning recorded tasks into broker messages, one per (call, scorer) pair, each with its scorer
-family's time limit, sent in batches (scoring.engine.broker.enqueue_many)."""
+family's time limit, sent in batches (scoring.engine.broker.enqueue_many) as each job's dispatch
+window allows (scoring.engine.window)."""
 
 import logging
 
+from django.utils import timezone
+
+from scoring.engine import window
 from scoring.engine.broker import enqueue_many, get_actor
 from scoring.engine.states import Status
 from scoring.models import ScoringTask
@@ -10,7 +14,7 @@ from scoring.scorers.base import time_limit
 
 logger = logging.getLogger(__name__)
 
-SCORE_TASK = "score_task"
+SCORE_TASK = window.SCORE_TASK
 DISPATCH_JOB = "dispatch_job"
 
 
@@ -32,9 +36,17 @@ def job_dispatch(*, job_id) -> None:
 
 
 def job_enqueue_tasks(*, job_id) -> int:
-    """Send a message for each queued task of the job; returns how many were sent. Sending twice
-    is harmless: a task is claimed once."""
-    return tasks_send(tasks=ScoringTask.objects.filter(job_id=job_id, status=Status.QUEUED))
+    """Open the job's dispatch window (its pending tasks get messages as the window allows), and
+    send a message for each queued task of the job that never had one (tasks recorded queued, not
+    pending, bypass the window); returns how many were sent. Sending twice is harmless: a task is
+    claimed once."""
+    now = timezone.now()
+    unsent = ScoringTask.objects.filter(job_id=job_id, status=Status.QUEUED, dispatched_at__isnull=True)
+    ids = list(unsent.values_list("pk", flat=True))
+    if ids:
+        ScoringTask.objects.filter(pk__in=ids).update(dispatched_at=now)
+    sent = tasks_send(tasks=ScoringTask.objects.filter(pk__in=ids)) if ids else 0
+    return sent + window.windows_refill(wait=True)
 
 
 def task_send_later(*, task_id: int, delay_seconds: float) -> None:

@@ -11,16 +11,20 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from scoring.engine import states
+from scoring.engine.spend import TaskMeter
 from scoring.engine.states import Status
 from scoring.models import Object
 from scoring.scorers import Scorer, classifier, scorer_class_for
 from scoring.scorers.base import (
+    BudgetExhausted,
     MissingArgument,
     Outcome,
     RetryableError,
     ScorerConfigError,
     ScorerFailed,
     ScoringContext,
+    SpendMeter,
 )
 from scoring.weave.ids import uuid7
 from scoring.weave.refs import InvalidRef, call_ref_uri, object_ref_uri, parse_object_ref
@@ -173,6 +177,7 @@ def evaluate(*, task: ClaimedTask, scorer_and_ref: tuple[Scorer, str] | None = N
         # Only scorers that send the call elsewhere (remote scorers) need it in Weave's shape.
         call=call_schema(task.project_id, {f: getattr(task.call, f) for f in CALL_FIELDS}) if step.scorer.slow else {},
         scorer_ref=step.scorer_ref,
+        meter=TaskMeter(task) if step.scorer.metered else SpendMeter(),
     )
     started_at = timezone.now()
     try:
@@ -259,8 +264,14 @@ def _verdict(
 ) -> Verdict:
     """The verdict of a scorer's run: its outcome, or the exception it raised."""
     scorer, scorer_ref, arguments, scoring_call_id = step.scorer, step.scorer_ref, step.arguments, step.scoring_call_id
+    if isinstance(exception, BudgetExhausted):
+        return Verdict(Status.CANCELLED, states.BUDGET_EXHAUSTED, str(exception))
     if isinstance(exception, RetryableError):
         attempts = task.attempts - task.retried_at_attempt
+        if not exception.counts:  # a wait that is no attempt of the scorer (a blocked provider, say)
+            return Verdict(
+                Status.WAITING, exception.error_type, str(exception), retry_after=exception.retry_after, counts=False
+            )
         if attempts < settings.SCORING_MAX_ATTEMPTS:
             return Verdict(Status.WAITING, exception.error_type, str(exception), retry_after=exception.retry_after)
         scoring_call = _scoring_call(
@@ -331,6 +342,8 @@ def _scoring_call(
     }
     if outcome is not None and outcome.usage:
         summary["usage"] = outcome.usage
+    if outcome is not None and outcome.costs:
+        summary["weave"] = {"costs": outcome.costs}
     return {
         "project_id": task.project_pk,
         "call_id": call_id,

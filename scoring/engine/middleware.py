@@ -50,6 +50,7 @@ class WorkerHousekeeping(Middleware):
         from scoring.engine.broker import heartbeat
         from scoring.engine.leases import leases_renew
         from scoring.engine.reconcile import reconcile_once_per_interval
+        from scoring.engine.window import refiller
 
         every = settings.SCORING_HEARTBEAT_SECONDS
         reconcile_every = settings.SCORING_RECONCILE_SECONDS
@@ -60,6 +61,7 @@ class WorkerHousekeeping(Middleware):
                 metrics.worker_exporter_ensure()
                 heartbeat(broker)
                 leases_renew()
+                refiller.poke(force=True)  # a refill whose poke was lost (or failed) is not lost for long
                 since_reconcile += every
                 if since_reconcile >= reconcile_every:
                     since_reconcile = 0

@@ -1,6 +1,7 @@
 """The reconciler: the database is the source of truth and the broker may forget (Redis restarted
 empty, a send that failed after commit, a worker killed mid-task). It compares the unfinished
-tasks with the messages the broker holds and enqueues again every task that nothing will run."""
+tasks with the messages the broker holds and enqueues again every task that nothing will run; the
+tasks a dispatch window holds back (pending) are the window's, not orphans."""
 
 import logging
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from scoring.engine import broker as adapter
 from scoring.engine.dispatch import DISPATCH_JOB, SCORE_TASK, tasks_send
 from scoring.engine.jobs import jobs_finish_unstamped
 from scoring.engine.states import Status
+from scoring.engine.window import windows_refill
 from scoring.models import ScoringTask
 
 logger = logging.getLogger(__name__)
@@ -54,8 +56,11 @@ def tasks_orphaned(view: BrokerView, *, grace_seconds: float | None = None) -> l
     overdue = Q(status=Status.WAITING, retry_at__lt=now - grace)
     candidates = abandoned | overdue
     if view.complete:
-        # A queued task of a job committed a moment ago may still be on its way to the broker.
-        candidates |= Q(status=Status.QUEUED, job__created_at__lt=now - grace)
+        # A queued task given its message a moment ago may still be on its way to the broker.
+        # Pending tasks are never candidates: the dispatch window holds them back on purpose.
+        candidates |= Q(status=Status.QUEUED, dispatched_at__lt=now - grace) | Q(
+            status=Status.QUEUED, dispatched_at__isnull=True, job__created_at__lt=now - grace
+        )
     rows = ScoringTask.objects.filter(candidates).values_list("pk", "job_id", "status")
     orphaned = []
     for task_id, job_id, status in rows.iterator(chunk_size=5_000):
@@ -76,7 +81,8 @@ def requeue_dead_workers(broker=None) -> None:
 
 def reconcile(*, grace_seconds: float | None = None) -> int:
     """Enqueue again every task nothing will run, and stamp the jobs whose tasks are all done but
-    that are not marked finished; returns how many tasks were enqueued. Safe to run anywhere, at any
+    that are not marked finished, and refill the dispatch windows; returns how many tasks were
+    enqueued. Safe to run anywhere, at any
     time, as often as wanted: a task is claimed at most once per attempt."""
     broker = dramatiq.get_broker()
     requeue_dead_workers(broker)
@@ -87,8 +93,9 @@ def reconcile(*, grace_seconds: float | None = None) -> int:
         logger.info("Reconciler enqueued %d task(s) again", len(orphaned))
     if stamped := jobs_finish_unstamped():
         logger.info("Reconciler stamped %d finished job(s)", stamped)
+    refilled = windows_refill(wait=True)  # a window left empty by a lost refill opens again
     metrics.reconciled(requeued=len(orphaned), stamped=stamped)
-    return len(orphaned)
+    return len(orphaned) + refilled
 
 
 def reconcile_once_per_interval(broker, interval: float) -> bool:

@@ -15,6 +15,12 @@ UNFINISHED = TASK_UNFINISHED
 RESULTS = (Status.SUCCEEDED, Status.FAILED)  # the verdicts that end a task; a wait is not one
 ERROR_TYPE_LIMIT = 128  # ScoringTask.error_type's length
 ERROR_MESSAGE_LIMIT = 4_000
+# Error reasons the engine itself gives: a task cancelled because its project's or job's budget is
+# spent, one waiting while requests in flight hold the rest of a budget, and one waiting because
+# its provider is blocked (scoring.scorers.blocks).
+BUDGET_EXHAUSTED = "budget_exhausted"
+BUDGET_IN_FLIGHT = "BudgetInFlight"
+PROVIDER_BLOCKED = "ProviderBlocked"
 
 
 def _sql_list(states) -> str:
@@ -103,12 +109,18 @@ def wait_fields(retry_at: datetime, *, error_type: str, message: str, counts: bo
 
 # Operators' transitions: cancel what has not started (or waits to retry); run failed tasks again
 # with a fresh attempt budget, keeping their attempt count and earlier scoring calls.
-CANCELLABLE = (Status.QUEUED, Status.WAITING)
+CANCELLABLE = (Status.PENDING, Status.QUEUED, Status.WAITING)
+# Given a message by the dispatch window (scoring.engine.window): in the broker, or being run.
+IN_WINDOW = (Status.QUEUED, Status.RUNNING, Status.WAITING)
 
 
-def cancel_fields(now: datetime) -> dict:
-    return {"status": Status.CANCELLED, "finished_at": now, "retry_at": None}
+def cancel_fields(now: datetime, *, error_type: str = "", message: str = "") -> dict:
+    fields = {"status": Status.CANCELLED, "finished_at": now, "retry_at": None}
+    if error_type:
+        fields |= {"error_type": error_type, "error_message": message[:ERROR_MESSAGE_LIMIT]}
+    return fields
 
 
 def retry_fields() -> dict:
-    return {"status": Status.QUEUED, "retried_at_attempt": F("attempts"), "finished_at": None, "retry_at": None}
+    """Back behind the dispatch window (the job's cursor is rewound to let it through again)."""
+    return {"status": Status.PENDING, "retried_at_attempt": F("attempts"), "finished_at": None, "retry_at": None}

@@ -26,6 +26,11 @@ def supported_classes() -> list[str]:
     return sorted(REGISTRY)
 
 
+def metered_classes() -> list[str]:
+    """The scorer classes whose requests are priced and budgeted."""
+    return sorted(name for name, cls in REGISTRY.items() if cls.metered)
+
+
 def scorer_class_for(val) -> type[Scorer] | None:
     """The scorer class for a stored object value, or None if it is not a supported scorer."""
     if not isinstance(val, dict):
@@ -41,4 +46,12 @@ def scorer_validate(val) -> None:
     cls.validate(val)
 
 
-__all__ = ["REGISTRY", "Scorer", "ScorerConfigError", "scorer_class_for", "scorer_validate", "supported_classes"]
+__all__ = [
+    "REGISTRY",
+    "Scorer",
+    "ScorerConfigError",
+    "metered_classes",
+    "scorer_class_for",
+    "scorer_validate",
+    "supported_classes",
+]

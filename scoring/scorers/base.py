@@ -40,12 +40,37 @@ class ScorerFailed(Exception):
 
 class RetryableError(Exception):
     """A transient failure worth trying again (429, 5xx, timeout, connection error, no free
-    provider slot); `retry_after` in seconds when the other side said when."""
+    provider slot); `retry_after` in seconds when the other side said when. With counts=False the
+    wait is no attempt (a blocked provider): the task waits however long the block lasts."""
 
-    def __init__(self, message: str, *, error_type: str = "RetryableError", retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, error_type: str = "RetryableError", retry_after: float | None = None, counts=True
+    ):
         super().__init__(message)
         self.error_type = error_type
         self.retry_after = retry_after
+        self.counts = counts
+
+
+class BudgetExhausted(Exception):
+    """The project's or the job's budget has no room for the next provider request."""
+
+    error_type = "budget_exhausted"
+
+    def __init__(self, message: str, *, scope: str):
+        super().__init__(message)
+        self.scope = scope  # "project" (day or month) or "job"
+
+
+class SpendMeter:
+    """Reserves a provider request's estimated price before it is sent and settles the actual
+    price after; the engine's meter (scoring.engine.spend) checks budgets. This one checks nothing."""
+
+    def reserve(self, *, scorer_name: str, llm_model_id: str, prompt_chars: int, max_tokens: int | None) -> Any:
+        return None
+
+    def settle(self, hold: Any, *, usage: dict | None = None, cost: dict | None = None) -> None:
+        return None
 
 
 def bounded_text(scorer: "Scorer", name: str, value: str, limit: int | None = None) -> str:
@@ -68,6 +93,8 @@ class Outcome:
 
     output: Any
     usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Weave's `summary.weave.costs`: model id -> prices and totals (scoring.scorers.prices).
+    costs: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,7 @@ class ScoringContext:
     task_key: str  # stable across retries of the same task (an idempotency key)
     call: dict = field(default_factory=dict)  # the scored call in Weave's CallSchema shape
     scorer_ref: str = ""  # the scorer object's ref (remote scorers send it), when the runner knows it
+    meter: SpendMeter = field(default_factory=SpendMeter)  # judges reserve and settle their spend
 
 
 # Loads a nested object ref (`weave:///…/object/name:digest`) of the same project: returns its val.
@@ -96,6 +124,8 @@ class Scorer:
     # Scorers that wait on the network (LLM judges, remote scorers) are not batched and hold a
     # lease while they wait.
     slow: ClassVar[bool] = False
+    # Scorers that pay for what they ask (LLM judges): their requests are priced and budgeted.
+    metered: ClassVar[bool] = False
 
     def __init__(self, val: dict, resolve: RefResolver | None = None):
         self.validate(val)

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 
-from scoring.scorers import providers
+from scoring.scorers import prices, providers
 from scoring.scorers.base import (
     Outcome,
     RefResolver,
@@ -209,6 +209,7 @@ class LLMAsAJudgeScorer(Scorer):
 
     class_name = "LLMAsAJudgeScorer"
     slow = True
+    metered = True
 
     def __init__(self, val: dict, resolve: RefResolver | None = None):
         super().__init__(val, resolve)
@@ -250,11 +251,27 @@ class LLMAsAJudgeScorer(Scorer):
         return [*self.model.messages_template, {"role": "user", "content": prompt}]
 
     def run(self, arguments: dict[str, Any], context: ScoringContext) -> Outcome:
-        completion = providers.chat_completion(
-            llm_model_id=self.model.llm_model_id, messages=self.messages(arguments), params=self.model.params
+        messages = self.messages(arguments)
+        model_id = self.model.llm_model_id
+        # Reserved before the request and settled after it, whatever happens to it: spend is
+        # what the budgets hold, so a request that was never answered costs nothing.
+        hold = context.meter.reserve(
+            scorer_name=self.name,
+            llm_model_id=model_id,
+            prompt_chars=sum(len(str(m.get("content") or "")) for m in messages),
+            max_tokens=self.model.params.get("max_tokens"),
         )
-        usage = {self.model.llm_model_id: {**completion.usage, "requests": 1}}
-        return Outcome(self._score(completion.content), usage=usage)
+        completion, cost = None, None
+        try:
+            completion = providers.chat_completion(llm_model_id=model_id, messages=messages, params=self.model.params)
+            provider, model = providers.split_model_id(model_id)
+            cost = prices.price_or_none(
+                provider, model, completion.usage["prompt_tokens"], completion.usage["completion_tokens"]
+            )
+        finally:
+            context.meter.settle(hold, usage=completion.usage if completion else None, cost=cost)
+        usage = {model_id: {**completion.usage, "requests": 1}}
+        return Outcome(self._score(completion.content), usage=usage, costs={model_id: cost} if cost else {})
 
     def _score(self, answer: str | None) -> Any:
         if not self.model.wants_json:

@@ -33,7 +33,7 @@ from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 from scoring import metrics
-from scoring.scorers import netguard
+from scoring.scorers import blocks, netguard
 from scoring.scorers.base import RetryableError, ScorerFailed, read_timeout
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,9 @@ MAX_ANSWER_BYTES = 16 * 1024 * 1024
 ERROR_TEXT_LIMIT = 500
 SLOT_KEY_PREFIX = "scoring:provider-slots:"
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
+# Answers that every further request would get too, until someone fixes a key or pays a bill.
+BLOCKING_STATUSES = frozenset({401, 402, 403})
+BILLING_MARKERS = ("insufficient_quota", "billing", "exceeded your current quota")
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,7 @@ def chat_completion(*, llm_model_id: str, messages: list[dict], params: dict | N
         headers["Authorization"] = f"Bearer {provider.api_key}"
     body = {**(params or {}), "model": model, "messages": messages}
     where = f"Provider {provider.name!r}"
+    blocks.raise_if_blocked(provider.name)
     try:
         with provider_slot(provider):
             return _post(provider, model, body, headers, where)
@@ -244,6 +248,11 @@ def _post(provider: Provider, model: str, body: dict, headers: dict, where: str)
 
     status = response.status_code
     metrics.provider_request(provider.name, status)
+    if status in BLOCKING_STATUSES or (
+        status == 429 and any(m in raw.decode("utf-8", "replace") for m in BILLING_MARKERS)
+    ):
+        message = redact(f"{where} answered {status} {response.reason_phrase}: {_error_text(raw)}")
+        raise blocks.blocked_error(blocks.provider_block(provider.name, message))
     if status in RETRYABLE_STATUSES or status >= 500:
         kind = "ProviderRateLimited" if status == 429 else "ProviderError"
         raise RetryableError(

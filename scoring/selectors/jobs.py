@@ -33,7 +33,7 @@ class JobProgress:
     def status(self) -> JobStatus:
         c = self.counts
         if self.unfinished:
-            untouched = c[Status.QUEUED] == self.total
+            untouched = c[Status.QUEUED] + c[Status.PENDING] == self.total
             return JobStatus.QUEUED if untouched else JobStatus.RUNNING
         if c[Status.CANCELLED]:
             return JobStatus.CANCELLED
@@ -93,6 +93,7 @@ def job_tasks(*, job_id, status: str | None = None, after: int | None = None, li
             "finished_at",
             "retry_at",
             "scoring_call_id",
+            "cost_usd",
             "call__call_id",
             "scorer__object_id",
             "scorer__digest",

@@ -10,12 +10,15 @@ from django.utils import timezone
 from scoring.engine import states
 from scoring.engine.dispatch import job_dispatch
 from scoring.engine.jobs import job_finish_if_done
+from scoring.engine.window import job_reopen
 from scoring.errors import RequestValidationError, error
 from scoring.models import Call, Object, Project, ScoringJob, ScoringTask
 from scoring.scorers import ScorerConfigError, scorer_class_for, scorer_validate, supported_classes
+from scoring.selectors.costs import default_job_cap
 from scoring.selectors.jobs import job_for_user
 from scoring.selectors.objects import VERSION_INDEX
 from scoring.selectors.projects import project_for_read
+from scoring.services.estimates import JobEstimate, pairs_estimate
 from scoring.services.projects import project_for_write
 from scoring.weave.ids import wb_user_id_for
 from scoring.weave.refs import InvalidRef, ObjectRef, object_ref_uri, parse_object_ref
@@ -137,19 +140,35 @@ def _pick_version(ref: ObjectRef, versions: list[Object]) -> Object | _ScorerRef
     return obj
 
 
-def job_submit(
-    *,
-    user,
-    project_id: str,
-    call_ids: list[str],
-    scorer_refs: list[str],
-    request: dict,
-    source: str = "request",
-    trigger_ref: str | None = None,
-) -> SubmittedJob:
-    """Validate a scoring request against the stored calls and scorers, record the job and one
-    task per distinct (call, scorer) pair in one transaction, and dispatch it after commit.
-    `source` and `trigger_ref` say what asked (a backfill names its monitor)."""
+def job_estimate(*, user, project_id: str, call_ids: list[str], scorer_refs: list[str]) -> JobEstimate:
+    """What `job_submit` of this request would cost and whether it fits the budget; records nothing."""
+    project, call_pks, scorers = _request_resolve(
+        user=user, project_id=project_id, call_ids=call_ids, scorer_refs=scorer_refs
+    )
+    return pairs_estimate(project=project, project_id=project_id, call_pks=call_pks, scorers=scorers)
+
+
+def _budget_check(project, project_id: str, call_pks: list[int], scorers: list[Object]) -> None:
+    """A request with judges whose estimate does not fit the project's budget is a 422 that says
+    what it would cost and what remains."""
+    if project is None or not any(getattr(scorer_class_for(o.val), "metered", False) for o in scorers):
+        return
+    estimate = pairs_estimate(project=project, project_id=project_id, call_pks=call_pks, scorers=scorers)
+    if estimate.fits:
+        return
+    remaining = estimate.budget.remaining
+    ctx = {
+        "estimated_usd": float(estimate.usd),
+        "remaining_usd": None if remaining is None else float(remaining),
+        "job_cap_usd": None if estimate.budget.job_cap_usd is None else float(estimate.budget.job_cap_usd),
+    }
+    raise RequestValidationError(
+        [error(("body",), problem, "budget_exceeded", ctx=ctx) for problem in estimate.problems]
+    )
+
+
+def _request_resolve(*, user, project_id: str, call_ids: list[str], scorer_refs: list[str]):
+    """The project, the call pks and the scorer objects of a request; a 422 naming every bad item."""
     project = project_for_read(user=user, project_id=project_id)
     unique_calls, unique_refs = _unique(call_ids), _unique(scorer_refs)
 
@@ -173,6 +192,26 @@ def job_submit(
     if errors:
         errors.sort(key=lambda e: (e["loc"][1], e["loc"][2]))
         raise RequestValidationError(errors)
+    return project, call_pks, scorers
+
+
+def job_submit(
+    *,
+    user,
+    project_id: str,
+    call_ids: list[str],
+    scorer_refs: list[str],
+    request: dict,
+    source: str = "request",
+    trigger_ref: str | None = None,
+) -> SubmittedJob:
+    """Validate a scoring request against the stored calls, scorers and budget, record the job and
+    one task per distinct (call, scorer) pair in one transaction, and dispatch it after commit.
+    `source` and `trigger_ref` say what asked (a backfill names its monitor)."""
+    project, call_pks, scorers = _request_resolve(
+        user=user, project_id=project_id, call_ids=call_ids, scorer_refs=scorer_refs
+    )
+    _budget_check(project, project_id, call_pks, scorers)
 
     with transaction.atomic():
         job = ScoringJob.objects.create(
@@ -185,6 +224,7 @@ def job_submit(
             task_count=len(call_pks) * len(scorers),
             source=source,
             trigger_ref=trigger_ref,
+            cost_cap_usd=default_job_cap(getattr(project, "budget", None)),
         )
         if not job.task_count:
             job_finish_if_done(job_id=job.pk)
@@ -195,9 +235,9 @@ def job_submit(
 
 
 def _tasks_insert(job: ScoringJob, call_pks: list[int], scorer_pks: list[int]) -> None:
-    """Insert one queued task per (call, scorer). On PostgreSQL the database builds the rows
-    itself from two arrays (a cross join of unnest()), which is as fast as COPY and ten times
-    faster than bulk_create; elsewhere, bulk_create."""
+    """Insert one pending task per (call, scorer), for the dispatch window to give messages to.
+    On PostgreSQL the database builds the rows itself from two arrays (a cross join of unnest()),
+    which is as fast as COPY and ten times faster than bulk_create; elsewhere, bulk_create."""
     if not call_pks or not scorer_pks:
         return
     if connection.vendor == "postgresql":
@@ -207,12 +247,12 @@ def _tasks_insert(job: ScoringJob, call_pks: list[int], scorer_pks: list[int]) -
                 f"INSERT INTO {table} (job_id, call_id, scorer_id, status, attempts, retried_at_attempt, "
                 "error_type, error_message) "
                 "SELECT %s, c, s, %s, 0, 0, '', '' FROM unnest(%s::bigint[]) AS c CROSS JOIN unnest(%s::bigint[]) AS s",
-                [job.pk, states.Status.QUEUED, call_pks, scorer_pks],
+                [job.pk, states.Status.PENDING, call_pks, scorer_pks],
             )
         return
     ScoringTask.objects.bulk_create(
         (
-            ScoringTask(job=job, call_id=call_pk, scorer_id=scorer_pk)
+            ScoringTask(job=job, call_id=call_pk, scorer_id=scorer_pk, status=states.Status.PENDING)
             for call_pk in call_pks
             for scorer_pk in scorer_pks
         ),
@@ -240,5 +280,6 @@ def job_retry_failed(*, user, job_id) -> int:
         retried = ScoringTask.objects.filter(job=job, status=states.Status.FAILED).update(**states.retry_fields())
         if retried:
             ScoringJob.objects.filter(pk=job.pk).update(finished_at=None, final_status="", final_counts=None)
+            job_reopen(job_id=job.pk)
             transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
     return retried

@@ -34,7 +34,7 @@ def test_valid_request_records_a_job_and_one_task_per_pair(api, setup):
     job = ScoringJob.objects.get(pk=response.json()["job_id"])
     assert response.json()["task_count"] == 3
     assert job.tasks.count() == 3
-    assert set(job.tasks.values_list("status", flat=True)) == {ScoringTask.Status.QUEUED}
+    assert set(job.tasks.values_list("status", flat=True)) == {ScoringTask.Status.PENDING}
 
 
 def test_missing_fields_are_reported_each(api, setup):

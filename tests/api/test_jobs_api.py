@@ -61,7 +61,7 @@ def test_job_detail_shows_status_counts_and_request(api, job_id):
     assert response.status_code == 200
     data = response.json()
     assert data["status"] == "running"
-    assert data["counts"] == {**counts(succeeded=1, failed=1, queued=1), "total": 3}
+    assert data["counts"] == {**counts(succeeded=1, failed=1, pending=1), "total": 3}
     assert data["request"]["call_ids"] == ["good", "bad", "later"]
     assert data["requested_by"] == "alice"
     assert data["finished_at"] is None
@@ -124,7 +124,7 @@ def test_retry_runs_failed_tasks_again_keeping_history(api, job_id):
     assert response.json()["retried"] == 1
     assert response.json()["status"] == "running"
     bad = ScoringTask.objects.get(pk=tasks["bad"].pk)
-    assert (bad.status, bad.attempts, bad.error_type) == (Status.QUEUED, 1, "TypeError")
+    assert (bad.status, bad.attempts, bad.error_type) == (Status.PENDING, 1, "TypeError")
     assert task_run(task_id=bad.pk).status == Status.FAILED
     bad.refresh_from_db()
     assert bad.attempts == 2
@@ -137,7 +137,7 @@ def test_other_users_cannot_see_or_touch_a_job(make_user, client_for, job_id):
     assert bob.get(f"/calls/score/jobs/{job_id}/tasks").status_code == 404
     assert bob.post(f"/calls/score/jobs/{job_id}/cancel").status_code == 404
     assert bob.post(f"/calls/score/jobs/{job_id}/retry").status_code == 404
-    assert ScoringTask.objects.filter(job_id=job_id, status=Status.QUEUED).count() == 3
+    assert ScoringTask.objects.filter(job_id=job_id, status=Status.PENDING).count() == 3
 
 
 def test_unknown_job_is_404(api, db):

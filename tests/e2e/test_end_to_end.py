@@ -79,7 +79,9 @@ def feedback_of(http, call_id: str) -> list[dict]:
 
 def job_done(job_id):
     def check():
-        return not ScoringTask.objects.filter(job_id=job_id, status__in=["queued", "running", "waiting"]).exists()
+        return not ScoringTask.objects.filter(
+            job_id=job_id, status__in=["pending", "queued", "running", "waiting"]
+        ).exists()
 
     return check
 

@@ -17,7 +17,7 @@ from tests.conftest import start_worker, stop_worker, wait_for
 pytestmark = pytest.mark.slow
 
 Status = ScoringTask.Status
-UNFINISHED = [Status.QUEUED, Status.RUNNING, Status.WAITING]
+UNFINISHED = [Status.PENDING, Status.QUEUED, Status.RUNNING, Status.WAITING]
 
 # Fast recovery for tests: the same mechanisms as production, on a shorter clock.
 FAST_RECOVERY = {
@@ -159,7 +159,7 @@ def test_broker_unreachable_at_submit(user, workers, broker, monkeypatch, django
         patch.setattr(broker, "scripts", {name: dead.register_script(s.script) for name, s in broker.scripts.items()})
         with django_capture_on_commit_callbacks(execute=True):
             job = big_job(user, calls=100)
-    assert ScoringTask.objects.filter(job=job, status=Status.QUEUED).count() == 200
+    assert ScoringTask.objects.filter(job=job, status=Status.PENDING).count() == 200
     assert broker.client.llen(f"{broker.namespace}:scoring") == 0  # nothing reached the broker
 
     workers(threads=4)

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from scoring.models import Call, Feedback, ScoringJob, ScoringTask
+from scoring.models import TASK_UNFINISHED, Call, Feedback, ScoringJob, ScoringTask
+from scoring.scorers import blocks
 from scoring.services.jobs import job_submit
 from scoring.services.objects import object_store
 from tests import factories
@@ -61,9 +62,7 @@ def submit(user, call_ids, refs) -> ScoringJob:
 
 
 def finished(job):
-    return lambda: (
-        not ScoringTask.objects.filter(job=job, status__in=[Status.QUEUED, Status.RUNNING, Status.WAITING]).exists()
-    )
+    return lambda: not ScoringTask.objects.filter(job=job, status__in=TASK_UNFINISHED).exists()
 
 
 def test_llm_judge_scores_and_records_what_it_asked(user, fake_openai, run_worker):
@@ -128,26 +127,34 @@ def test_provider_that_keeps_failing_fails_the_task_with_its_reason(user, fake_o
     assert Feedback.objects.count() == 0
 
 
-def test_provider_4xx_fails_at_once_and_the_key_never_leaks(user, run_worker):
-    """A 4xx other than 429 fails at once with the provider's message; the API key appears in no
-    error, scoring call or feedback, even when the provider echoes it."""
+def test_provider_refusing_the_key_blocks_it_and_the_key_never_leaks(user, run_worker):
+    """A 401 blocks the provider: the task waits, without spending an attempt, with the provider's
+    message; the API key appears in no error, scoring call or feedback, even when the provider
+    echoes it."""
     with FakeOpenAI(api_key="sk-some-other-key-that-the-server-expects") as provider:
         factories.call(call_id="c1", output="4", inputs={"question": "2+2?"})
         job = submit(user, ["c1"], [publish_judge()])
         # The server is configured with FAKE_OPENAI_KEY, which this provider rejects with a 401
         # that echoes it back, as OpenAI does.
         env = {"SCORING_PROVIDERS": json.dumps({"openai": {"base_url": provider.base_url, "api_key": FAKE_OPENAI_KEY}})}
-        run_worker(**env)
-        wait_for(finished(job), timeout=60, message="the rejected judge task")
-
-        task = ScoringTask.objects.get(job=job)
-        assert task.status == Status.FAILED
-        assert task.attempts == 1
-        assert "Incorrect API key" in task.error_message
-        stored = json.dumps(list(ScoringTask.objects.values()), default=str) + json.dumps(
-            list(Call.objects.values("inputs", "output", "exception", "summary")), default=str
-        )
-        assert FAKE_OPENAI_KEY not in stored
+        try:
+            run_worker(**env)
+            task = wait_for(
+                lambda: ScoringTask.objects.filter(
+                    job=job, status=Status.WAITING, error_type="ProviderBlocked"
+                ).first(),
+                timeout=60,
+                message="the blocked judge task",
+            )
+            assert task.attempts == 0
+            assert "Incorrect API key" in task.error_message
+            stored = json.dumps(list(ScoringTask.objects.values()), default=str) + json.dumps(
+                list(Call.objects.values("inputs", "output", "exception", "summary")), default=str
+            )
+            assert FAKE_OPENAI_KEY not in stored
+            assert FAKE_OPENAI_KEY not in json.dumps(blocks.provider_blocked("openai"))
+        finally:
+            blocks.provider_unblock("openai")
 
 
 def test_unparseable_judge_answer_is_a_failure_with_the_raw_answer(user, fake_openai, run_worker):

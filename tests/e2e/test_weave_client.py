@@ -84,7 +84,9 @@ def log_calls(answer, chat, pipeline) -> dict[str, object]:
 
 
 def job_finished(job_id) -> bool:
-    return not ScoringTask.objects.filter(job_id=job_id, status__in=["queued", "running", "waiting"]).exists()
+    return not ScoringTask.objects.filter(
+        job_id=job_id, status__in=["pending", "queued", "running", "waiting"]
+    ).exists()
 
 
 def scores(call) -> dict[str, object]:

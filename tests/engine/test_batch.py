@@ -171,7 +171,7 @@ def test_a_task_that_cannot_be_written_fails_alone(make_job, transactional_db, c
         looking.run(poisoned)
     assert looking.run(third).status == Status.SUCCEEDED
     statuses = dict(ScoringTask.objects.values_list("pk", "status"))
-    assert statuses == {first: Status.SUCCEEDED, poisoned: Status.QUEUED, third: Status.SUCCEEDED}
+    assert statuses == {first: Status.SUCCEEDED, poisoned: Status.PENDING, third: Status.SUCCEEDED}
     assert Feedback.objects.count() == 2
 
 
@@ -192,7 +192,7 @@ def test_unclaimed_record_is_fenced_on_the_state_read(make_job, db):
     job = make_job({"a": "{}", "b": "{}", "c": "{}"})
     read = batch.tasks_read_many(ids_of(job))
     assert {t.attempts for t in read} == {1}  # the attempt each would be
-    assert set(ScoringTask.objects.values_list("status", flat=True)) == {Status.QUEUED}  # nothing written
+    assert set(ScoringTask.objects.values_list("status", flat=True)) == {Status.PENDING}  # nothing written
     verdicts = [(t, task_evaluate(task=t)) for t in read]
     claimed_meanwhile, finished_meanwhile = read[0].id, read[1].id
     assert batch.tasks_claim_many([claimed_meanwhile])
@@ -224,7 +224,7 @@ def test_committer_records_fetched_tasks_ahead_of_their_messages(make_job, trans
 
     statuses = dict(ScoringTask.objects.values_list("pk", "status"))
     assert [statuses[t] for t in (first, second, third)] == [Status.SUCCEEDED] * 3
-    assert (statuses[slow], statuses[unfinished]) == (Status.QUEUED, Status.QUEUED)
+    assert (statuses[slow], statuses[unfinished]) == (Status.PENDING, Status.PENDING)
     assert Feedback.objects.count() == 3
     # What was left for its own message is not read again by the next batches.
     assert looking._ahead(exclude=set(), room=10) == []

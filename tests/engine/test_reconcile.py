@@ -23,8 +23,11 @@ def job(user, broker):
     ids = ["c0", "c1", "c2"]
     request = {"project_id": "alice/demo", "call_ids": ids, "scorer_refs": [ref]}
     job = job_submit(user=user, project_id="alice/demo", call_ids=ids, scorer_refs=[ref], request=request).job
-    # As if committed a while ago, so the grace period for fresh jobs does not apply.
-    ScoringJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    # As if committed a while ago and given its messages by its dispatch window then, so the grace
+    # period for fresh messages does not apply.
+    a_while_ago = timezone.now() - timedelta(minutes=5)
+    ScoringJob.objects.filter(pk=job.pk).update(created_at=a_while_ago, dispatch_pending=False)
+    job.tasks.update(status=Status.QUEUED, dispatched_at=a_while_ago)
     return job
 
 
@@ -64,8 +67,16 @@ def test_job_awaiting_fan_out_is_left_alone(job, broker):
 
 
 def test_fresh_jobs_get_a_grace_period(job, broker):
-    """Tasks of a job committed a moment ago may still be on their way; they are not touched."""
+    """Tasks given their messages a moment ago may still be on their way; they are not touched."""
+    job.tasks.update(dispatched_at=timezone.now())
+    assert reconcile() == 0
+
+
+def test_tasks_never_dispatched_of_a_fresh_job_get_a_grace_period(job, broker):
+    """Queued tasks recorded without the window (no dispatch time) of a job committed a moment
+    ago are not touched either."""
     ScoringJob.objects.filter(pk=job.pk).update(created_at=timezone.now())
+    job.tasks.update(dispatched_at=None)
     assert reconcile() == 0
 
 

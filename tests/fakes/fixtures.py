@@ -15,6 +15,7 @@ A worker subprocess reads its settings from the environment instead: pass
 
 import pytest
 
+from scoring.scorers import blocks
 from tests.fakes import FAKE_OPENAI_KEY, FAST_HTTP_SETTINGS
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.remote_scorer import FakeRemoteScorer
@@ -29,6 +30,7 @@ def _fast(settings) -> None:
 def fake_openai():
     with FakeOpenAI(api_key=FAKE_OPENAI_KEY) as server:
         yield server
+    blocks.provider_unblock("openai")  # a test that made it answer 401 blocked it
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.http import http_date
 
 from project.settings import _scoring_providers
-from scoring.scorers import providers
+from scoring.scorers import blocks, providers
 from scoring.scorers.base import RetryableError, ScorerFailed
 from tests.fakes import FAKE_OPENAI_KEY
 from tests.fakes.openai_server import FakeOpenAI, answer, bad_request, hang, rate_limited, server_error
@@ -142,13 +142,17 @@ def test_other_4xx_fail_with_provider_message(openai_provider, status):
 
 
 def test_echoed_key_is_redacted_everywhere(fake_openai, settings, caplog):
-    """A provider that echoes a wrong key back: the key is in no error and no log line."""
+    """A provider that echoes a wrong key back (a 401, which blocks it): the key is in no error,
+    no log line and not in the block's message."""
     wrong_key = "sk-wrong-" + uuid.uuid4().hex
     settings.SCORING_PROVIDERS = {"openai": {"base_url": fake_openai.base_url, "api_key": wrong_key}}
     caplog.set_level(logging.DEBUG)
 
-    with pytest.raises(ScorerFailed) as excinfo:
+    with pytest.raises(RetryableError) as excinfo:
         ask()
+
+    assert (excinfo.value.error_type, excinfo.value.counts) == ("ProviderBlocked", False)
+    assert wrong_key not in blocks.provider_blocked("openai")["message"]
 
     assert fake_openai.requests[0].headers["authorization"] == f"Bearer {wrong_key}"
     assert "Incorrect API key provided" in str(excinfo.value)
