@@ -3,6 +3,7 @@ backfill (`POST /monitors/backfill`)."""
 
 from dataclasses import asdict
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,6 +27,7 @@ def _version(stats) -> dict:
 
 
 class MonitorListApi(APIView):
+    @extend_schema(operation_id="monitors_list")
     def get(self, request, entity: str, project: str):
         project_id = f"{entity}/{project}"
         names = monitor_names(user=request.user, project_id=project_id)
@@ -37,6 +39,7 @@ class MonitorListApi(APIView):
 
 
 class MonitorDetailApi(APIView):
+    @extend_schema(operation_id="monitor_versions")
     def get(self, request, entity: str, project: str, name: str):
         versions = monitor_stats(user=request.user, project_id=f"{entity}/{project}", name=name)
         return Response({"name": name, "versions": [_version(v) for v in versions]})

@@ -148,8 +148,9 @@ def test_unknown_job_is_404(api, db):
 
 
 def test_retry_sends_its_dispatch_message_after_commit(transactional_db, broker, api, job_id):
-    """Retrying failed tasks commits them queued and then hands the job to the broker: after POST
-    .../retry the broker holds the job's dispatch message (on-commit hooks fire here)."""
+    """Retrying failed tasks commits them pending (for the dispatch window), then hands the job to
+    the broker: after POST .../retry the broker holds the job's dispatch message (on-commit hooks
+    fire here)."""
     for task in tasks_by_call(job_id).values():
         task_run(task_id=task.pk)
     broker.flush_all()
@@ -158,6 +159,6 @@ def test_retry_sends_its_dispatch_message_after_commit(transactional_db, broker,
     response = api.post(f"/calls/score/jobs/{job_id}/retry")
 
     assert response.status_code == 200
-    assert tasks_by_call(job_id)["bad"].status == Status.QUEUED
+    assert tasks_by_call(job_id)["bad"].status == Status.PENDING
     assert broker_view().job_ids == frozenset({job_id})
     assert response.json()["retried"] == 1

@@ -46,6 +46,7 @@ def test_metrics_answer_the_token_in_prometheus_text_format(metrics_url, setting
     assert response.headers["Content-Type"].startswith("text/plain")
     families = {family.name: family for family in text_string_to_metric_families(response.text)}
     assert {sample.labels["state"]: sample.value for sample in families["scoring_tasks"].samples} == {
+        "pending": 0,
         "queued": 0,
         "running": 0,
         "waiting": 0,

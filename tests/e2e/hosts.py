@@ -491,8 +491,10 @@ class Ledger:
         return dict(rows)
 
     def unfinished(self, job_id: str) -> int:
+        from scoring.models import TASK_UNFINISHED
+
         counts = self.statuses(job_id)
-        return sum(counts.get(s, 0) for s in ("queued", "running", "waiting"))
+        return sum(counts.get(s, 0) for s in TASK_UNFINISHED)
 
     def finished(self, job_id: str, pairs: int) -> bool:
         counts = self.statuses(job_id)

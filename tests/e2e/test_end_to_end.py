@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from scoring.engine.actors import dispatch_job
-from scoring.models import Feedback, ScoringJob, ScoringTask
+from scoring.models import TASK_UNFINISHED, Feedback, ScoringJob, ScoringTask
 from tests import factories
 from tests.conftest import basic, wait_for
 
@@ -79,9 +79,7 @@ def feedback_of(http, call_id: str) -> list[dict]:
 
 def job_done(job_id):
     def check():
-        return not ScoringTask.objects.filter(
-            job_id=job_id, status__in=["pending", "queued", "running", "waiting"]
-        ).exists()
+        return not ScoringTask.objects.filter(job_id=job_id, status__in=TASK_UNFINISHED).exists()
 
     return check
 

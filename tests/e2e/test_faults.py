@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from scoring.models import Call, Feedback, ScoringJob, ScoringTask
+from scoring.models import TASK_UNFINISHED, Call, Feedback, ScoringJob, ScoringTask
 from scoring.services.jobs import job_submit
 from tests import factories
 from tests.conftest import start_worker, stop_worker, wait_for
@@ -17,7 +17,7 @@ from tests.conftest import start_worker, stop_worker, wait_for
 pytestmark = pytest.mark.slow
 
 Status = ScoringTask.Status
-UNFINISHED = [Status.PENDING, Status.QUEUED, Status.RUNNING, Status.WAITING]
+UNFINISHED = TASK_UNFINISHED
 
 # Fast recovery for tests: the same mechanisms as production, on a shorter clock.
 FAST_RECOVERY = {

@@ -15,7 +15,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from scoring.engine.dispatch import tasks_send
-from scoring.models import ScoringJob, ScoringTask
+from scoring.models import TASK_UNFINISHED, ScoringJob, ScoringTask
 from tests import factories
 from tests.conftest import ROOT, database_url, start_worker, stop_worker, wait_for
 from tests.e2e.test_scorers_e2e import RETRY_FAST, publish_judge, submit
@@ -113,16 +113,18 @@ def job_stamped(job):
     return lambda: ScoringJob.objects.filter(pk=job.pk, finished_at__isnull=False).exists()
 
 
-def test_scrape_before_any_worker_shows_the_queued_tasks_and_the_dispatch_message(user, web, broker):
+def test_scrape_before_any_worker_shows_the_pending_tasks_and_the_dispatch_message(user, web, broker):
     """Tasks by state come from the database and the queue depth from Redis at scrape time: a job
-    submitted while no worker runs is three queued tasks and one dispatch message ready."""
+    submitted while no worker runs is three pending tasks (not yet in the dispatch window) and one
+    dispatch message ready."""
     for i in range(3):
         factories.call(call_id=f"c{i}")
     submit(user, ["c0", "c1", "c2"], [factories.scorer()])
 
     samples = scrape(web)
 
-    assert value(samples, "scoring_tasks", state="queued") == db_counts()[Status.QUEUED] == 3
+    assert value(samples, "scoring_tasks", state="pending") == db_counts()[Status.PENDING] == 3
+    assert value(samples, "scoring_tasks", state="queued") == 0
     assert value(samples, "scoring_tasks", state="running") == 0
     assert value(samples, "scoring_unfinished_jobs") == 1
     ready = broker.client.llen(f"{broker.namespace}:scoring")
@@ -151,7 +153,7 @@ def test_scrape_after_a_real_worker_scores_a_job_matches_the_database(user, web,
     assert value(samples, results, scorer_class="ValidJSONScorer", status="failed") == counts[Status.FAILED]
     for state in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED):
         assert value(samples, "scoring_finished_tasks", state=state) == counts[state]
-    for state in (Status.QUEUED, Status.RUNNING, Status.WAITING):
+    for state in TASK_UNFINISHED:
         assert value(samples, "scoring_tasks", state=state) == counts[state] == 0
     assert value(samples, "scoring_scorer_duration_seconds_count", scorer_class="ValidJSONScorer") == 10
     assert value(samples, "scoring_scorer_duration_seconds_bucket", scorer_class="ValidJSONScorer", le="+Inf") == 10
@@ -183,7 +185,11 @@ def test_reconciler_requeues_and_stamps_are_counted(user, web, run_worker, broke
     lost = submit(user, ["c1", "c2"], [factories.scorer()])
     unstamped = submit(user, ["c1"], [factories.scorer(class_name="StringMatchScorer", object_id="match")])
     ScoringTask.objects.filter(job=unstamped).update(status=Status.SUCCEEDED, finished_at=timezone.now())
-    broker.flush_all()  # as after a Redis restart: no message of either job is left
+    # The lost job's window was sent (its tasks queued, with their messages), then Redis restarted
+    # empty: no message of either job is left.
+    ScoringTask.objects.filter(job=lost).update(status=Status.QUEUED, dispatched_at=timezone.now())
+    ScoringJob.objects.filter(pk=lost.pk).update(dispatch_pending=False)
+    broker.flush_all()
     run_worker(processes=1, SCORING_RECONCILE_GRACE_SECONDS="0", SCORING_HEARTBEAT_SECONDS="0.2")
     wait_for(job_stamped(lost), timeout=60, message="the lost job to be enqueued again and scored")
     wait_for(job_stamped(unstamped), timeout=30, message="the unstamped job to be stamped")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from scoring.models import Feedback, MonitorOutbox, ScoringTask
+from scoring.models import TASK_UNFINISHED, Feedback, MonitorOutbox, ScoringTask
 from scoring.services.objects import object_store
 from scoring.weave.ids import wb_user_id_for
 from tests import factories
@@ -17,7 +17,7 @@ from tests.e2e.test_faults import FAST_RECOVERY
 
 pytestmark = pytest.mark.slow
 
-UNFINISHED = ["queued", "running", "waiting"]
+UNFINISHED = TASK_UNFINISHED
 OP = "weave:///alice/demo/op/answer"
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 import requests
 
-from scoring.models import Call, Feedback, MonitorVersion, Object, ScoringJob, ScoringTask
+from scoring.models import TASK_UNFINISHED, Call, Feedback, MonitorVersion, Object, ScoringJob, ScoringTask
 from scoring.weave.monitors import sampled_in
 from tests.conftest import manage, start_worker, stop_worker, wait_for
 from tests.fakes import FAKE_OPENAI_KEY
@@ -15,7 +15,7 @@ from tests.weave_offline import loopback_only, no_version_check, weave
 
 pytestmark = pytest.mark.slow
 
-UNFINISHED = ["queued", "running", "waiting"]
+UNFINISHED = TASK_UNFINISHED
 
 
 @pytest.fixture

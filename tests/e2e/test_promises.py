@@ -12,7 +12,8 @@ import urllib.request
 import pytest
 from django.conf import settings
 
-from scoring.models import Feedback, ScoringTask
+from scoring.models import TASK_UNFINISHED, Feedback, ScoringTask
+from scoring.scorers import blocks
 from tests import factories
 from tests.conftest import database_url, wait_for
 from tests.e2e import hosts, test_rabbitmq
@@ -60,9 +61,11 @@ def test_health_answers_503_naming_the_broker_when_it_is_down(transactional_db, 
 
 def test_provider_key_comes_from_api_key_env_and_is_not_logged(user, transactional_db, broker, tmp_path):
     """A provider configured with `api_key_env` sends the key found in that variable of the worker
-    (here a wrong one, which the provider rejects and echoes back); the pair fails saying so, and
-    the key appears neither in the task's error nor anywhere in the worker's output."""
+    (here a wrong one, which the provider rejects with a 401 and echoes back); the provider is
+    blocked and the pair waits saying why, and the key appears neither in the task's error nor
+    anywhere in the worker's output."""
     wrong_key = "sk-from-env-0123456789abcdefghijklmnopqrstu"
+    blocks.provider_unblock("openai")  # blocks outlive a test in Redis
     with FakeOpenAI(api_key=FAKE_OPENAI_KEY) as provider:
         factories.call(call_id="c1", output="4", inputs={"question": "2+2?"})
         job = submit(user, ["c1"], [publish_judge()])
@@ -74,13 +77,17 @@ def test_provider_key_comes_from_api_key_env_and_is_not_logged(user, transaction
         log = tmp_path / "worker.log"
         worker = hosts.popen(hosts.worker_cmd(), env, log)
         try:
-            wait_for(finished(job), timeout=60, message="the judge task")
+            task = wait_for(
+                lambda: ScoringTask.objects.filter(job=job, error_type="ProviderBlocked").first(),
+                timeout=60,
+                message="the judge task blocked on its provider",
+            )
         finally:
             hosts.kill_group(worker)
+            blocks.provider_unblock("openai")
 
     assert [r.headers["authorization"] for r in provider.requests] == [f"Bearer {wrong_key}"]
-    task = ScoringTask.objects.get(job=job)
-    assert task.status == ScoringTask.Status.FAILED
+    assert (task.status, task.attempts) == (ScoringTask.Status.WAITING, 0)
     assert "401" in task.error_message and wrong_key not in task.error_message
     assert Feedback.objects.count() == 0
     output = log.read_text()
@@ -209,5 +216,4 @@ def test_rabbitmq_task_abandoned_by_a_killed_worker_is_sent_again_and_scored_onc
 
 
 def finished_job(job_id: str):
-    unfinished = [Status.QUEUED, Status.RUNNING, Status.WAITING]
-    return lambda: not ScoringTask.objects.filter(job_id=job_id, status__in=unfinished).exists()
+    return lambda: not ScoringTask.objects.filter(job_id=job_id, status__in=TASK_UNFINISHED).exists()

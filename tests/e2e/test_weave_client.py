@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from scoring.models import Feedback, File, Object, ScoringTask
+from scoring.models import TASK_UNFINISHED, Feedback, File, Object, ScoringTask
 from tests.conftest import start_worker, stop_worker, wait_for
 from tests.fakes import FAKE_OPENAI_KEY
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
@@ -84,9 +84,7 @@ def log_calls(answer, chat, pipeline) -> dict[str, object]:
 
 
 def job_finished(job_id) -> bool:
-    return not ScoringTask.objects.filter(
-        job_id=job_id, status__in=["pending", "queued", "running", "waiting"]
-    ).exists()
+    return not ScoringTask.objects.filter(job_id=job_id, status__in=TASK_UNFINISHED).exists()
 
 
 def scores(call) -> dict[str, object]:

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from scoring.models import ScoringJob, ScoringTask
+from scoring.models import TASK_UNFINISHED, ScoringJob, ScoringTask
 from tests.conftest import wait_for
 from tests.test_admin import ARTIFACTS
 from tests.weave_offline import loopback_only, no_version_check, weave
@@ -64,7 +64,7 @@ def sign_in(browser, base_url: str, username: str, next_url: str, **context):
 
 
 def job_done(job_id) -> bool:
-    return not ScoringTask.objects.filter(job_id=job_id, status__in=["queued", "running", "waiting"]).exists()
+    return not ScoringTask.objects.filter(job_id=job_id, status__in=TASK_UNFINISHED).exists()
 
 
 def test_weave_links_filter_score_and_watch_the_job(weave_client, worker, browser, live_server, make_user):
@@ -171,7 +171,7 @@ def test_weave_links_filter_score_and_watch_the_job(weave_client, worker, browse
 
 def monitor_settled(count: int) -> bool:
     tasks = ScoringTask.objects.filter(job__source="monitor")
-    return tasks.count() >= count and not tasks.filter(status__in=["queued", "running", "waiting"]).exists()
+    return tasks.count() >= count and not tasks.filter(status__in=TASK_UNFINISHED).exists()
 
 
 def test_monitors_page_shows_counts_and_deactivates(weave_client, worker, browser, live_server, make_user):
