@@ -23,7 +23,8 @@ from scoring.engine.dispatch import tasks_send
 from scoring.models import Call, MonitorOutbox, MonitorTimer, MonitorVersion, Object, ScoringJob, ScoringTask
 from scoring.scorers import scorer_class_for
 from scoring.selectors.calls import CALL_FIELDS
-from scoring.selectors.monitors import monitors_active
+from scoring.selectors.costs import budget_spent_reason
+from scoring.selectors.monitors import monitors_active, scorers_metered
 from scoring.weave.monitors import MonitorInvalid, MonitorSpec, monitor_spec, sampled_in
 from scoring.weave.query import EVERYTHING, QueryError, query_to_q
 from scoring.weave.refs import InvalidRef, object_ref_uri, parse_object_ref
@@ -210,6 +211,13 @@ def _match(monitor: Object, call_pks: list[int]) -> list[int]:
         logger.warning("Monitor %s cannot be applied: %s", monitor, exc)
         return []
     if not plan.scorer_pks:
+        return []
+    if scorers_metered(project_pk=monitor.project_id, scorer_pks=plan.scorer_pks) and (
+        paused := budget_spent_reason(project_pk=monitor.project_id)
+    ):
+        # Paused, not failing: its calls would only become tasks cancelled one by one. The
+        # monitors API says why (MonitorVersionStats.paused); it resumes when budget is left.
+        logger.info("Monitor %s is paused: %s", monitor, paused)
         return []
     spec = plan.spec
     matched = list(

@@ -157,3 +157,16 @@ def job_waiting_reasons(*, job_id) -> list[dict]:
         .order_by("-n")
     )
     return [{"error_type": kind, "message": message, "tasks": n} for kind, n, message in rows]
+
+
+def budget_spent_reason(*, project_pk: int) -> str | None:
+    """Why the project's judges may not spend now: its daily or monthly budget is spent (settled
+    spend, not reservations, which settle soon); None while there is budget left."""
+    state = budget_state(project_pk=project_pk)
+    if state.daily_usd is not None and state.spent_today >= state.daily_usd:
+        return f"budget_exhausted: the daily budget of ${state.daily_usd} is spent (${state.spent_today} today)"
+    if state.monthly_usd is not None and state.spent_month >= state.monthly_usd:
+        return (
+            f"budget_exhausted: the monthly budget of ${state.monthly_usd} is spent (${state.spent_month} this month)"
+        )
+    return None

@@ -10,10 +10,12 @@ from django.conf import settings
 from django.db.models import Count, F, Q
 
 from scoring.errors import NotFound
-from scoring.models import Feedback, MonitorVersion, Object, Project, ScoringTask
+from scoring.models import Feedback, MonitorVersion, Object, Project, ScoringJob, ScoringTask
+from scoring.scorers import scorer_class_for
+from scoring.selectors.costs import budget_spent_reason
 from scoring.selectors.projects import project_for_read
 from scoring.weave.monitors import MONITOR_CLASSES, MonitorInvalid, MonitorSpec, monitor_spec
-from scoring.weave.refs import object_ref_uri
+from scoring.weave.refs import InvalidRef, object_ref_uri, parse_object_ref
 
 MONITOR_OBJECTS = Q(base_object_class__in=MONITOR_CLASSES) | Q(leaf_object_class__in=MONITOR_CLASSES)
 LATENCY_SAMPLE = 10_000  # the latest results a version's latency percentiles are taken over
@@ -88,6 +90,8 @@ class MonitorVersionStats:
     tasks: dict[str, int]
     latency_p50_seconds: float | None
     latency_p99_seconds: float | None
+    cost_usd: float = 0.0  # what its judges have spent (its job's settled cost)
+    paused: str | None = None  # why an active version scores no new call (a spent budget)
 
 
 def monitor_stats(*, user, project_id: str, name: str) -> list[MonitorVersionStats]:
@@ -113,15 +117,20 @@ def _versions_stats(project_id: str, versions: list[Object]) -> list[MonitorVers
     for job_id, status, n in rows.order_by():
         counts[job_id][status] = n
     stats = []
+    costs = dict(ScoringJob.objects.filter(pk__in=job_ids).values_list("pk", "cost_usd"))
     for obj in versions:
         state = states.get(obj.pk)
         p50 = p99 = None
         if state is not None:
             p50, p99 = _latency(state.job_id)
         try:
-            active = monitor_spec(obj.val, class_name=obj.leaf_object_class).active
+            spec = monitor_spec(obj.val, class_name=obj.leaf_object_class)
+            active = spec.active
         except MonitorInvalid:
-            active = False
+            spec, active = None, False
+        paused = None
+        if active and scorers_metered(project_pk=obj.project_id, scorer_refs=spec.scorer_refs):
+            paused = budget_spent_reason(project_pk=obj.project_id)
         stats.append(
             MonitorVersionStats(
                 ref=object_ref_uri(project_id, obj.object_id, obj.digest),
@@ -134,9 +143,23 @@ def _versions_stats(project_id: str, versions: list[Object]) -> list[MonitorVers
                 tasks=counts.get(state.job_id, {}) if state else {},
                 latency_p50_seconds=p50,
                 latency_p99_seconds=p99,
+                cost_usd=float(costs.get(state.job_id, 0) or 0) if state else 0.0,
+                paused=paused,
             )
         )
     return stats
+
+
+def scorers_metered(*, project_pk: int, scorer_refs=(), scorer_pks=()) -> bool:
+    """Whether any of these scorers (refs of the project, or object pks) spends budget (a judge)."""
+    objects = Object.objects.filter(pk__in=list(scorer_pks)) if scorer_pks else Object.objects.none()
+    for ref in scorer_refs:
+        try:
+            parsed = parse_object_ref(ref)
+        except InvalidRef:
+            continue
+        objects = objects | Object.objects.filter(project_id=project_pk, object_id=parsed.name, digest=parsed.version)
+    return any(getattr(scorer_class_for(val), "metered", False) for val in objects.values_list("val", flat=True))
 
 
 @dataclass(frozen=True)

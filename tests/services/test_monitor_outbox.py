@@ -115,3 +115,30 @@ def test_an_ingest_that_writes_outbox_rows_wakes_a_matcher(user, broker, django_
     assert MonitorOutbox.objects.count() == 1
     assert wait_for_monitors_wake(broker, 5) is True
     assert wait_for_monitors_wake(broker, 0.01) is False
+
+
+def test_a_judge_monitor_pauses_while_its_projects_budget_is_spent(user):
+    """With the project's daily budget spent, a monitor whose scorer is a judge turns no ended call
+    into a task and its stats say it is paused and why; with budget left again it scores again."""
+    from decimal import Decimal
+
+    from scoring.models import ProjectBudget, ProjectSpend
+    from scoring.selectors.monitors import monitor_stats
+
+    monitor(user, scorers=[factories.scorer(class_name="LLMAsAJudgeScorer", object_id="judge")])
+    project = factories.project()
+    ProjectBudget.objects.create(project=project, daily_usd=Decimal("1"))
+    ProjectSpend.objects.create(project=project, day=timezone.now().date(), spent_usd=Decimal("1"))
+
+    calls_complete(user=user, batch=[{**start("a"), **end("a"), "trace_id": "t"}])
+    outbox_consume()
+    assert ScoringTask.objects.count() == 0
+    [paused] = monitor_stats(user=user, project_id="alice/demo", name="m")
+    assert paused.paused.startswith("budget_exhausted: the daily budget of $1")
+    assert paused.cost_usd == 0
+
+    ProjectSpend.objects.update(spent_usd=Decimal("0.5"))
+    calls_complete(user=user, batch=[{**start("b"), **end("b"), "trace_id": "t2"}])
+    outbox_consume()
+    assert list(ScoringTask.objects.values_list("call__call_id", flat=True)) == ["b"]
+    assert monitor_stats(user=user, project_id="alice/demo", name="m")[0].paused is None
