@@ -207,6 +207,8 @@ def evaluate_together(*, tasks: list[ClaimedTask]) -> list[Verdict]:
             judgements = classifier.classify(
                 [(step.scorer, step.arguments) for _, _, step in prepared],
                 {"op_name": call.op_name, "inputs": call.inputs, "output": call.output, "exception": call.exception},
+                # The request's spend is the first task's, as its usage is.
+                meter=TaskMeter(prepared[0][1]),
             )
         except Exception as exc:
             for index, task, step in prepared:

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.conf import settings
 
-from scoring.scorers import providers
-from scoring.scorers.base import Outcome, ScorerFailed
+from scoring.scorers import prices, providers
+from scoring.scorers.base import Outcome, ScorerFailed, SpendMeter
 from scoring.scorers.llm import LLMAsAJudgeScorer
 
 # weave.flow.monitor's _OP_CALL_CLASSIFIER_PROMPT_HEADER and _CLASSIFIER_PROMPT_FOOTER, verbatim.
@@ -118,18 +118,38 @@ def merged_prompt(judges: list[tuple[LLMAsAJudgeScorer, dict]], call: dict) -> s
     return prompt
 
 
-def classify(judges: list[tuple[LLMAsAJudgeScorer, dict]], call: dict) -> list[Judgement]:
+def classify(
+    judges: list[tuple[LLMAsAJudgeScorer, dict]], call: dict, meter: SpendMeter | None = None
+) -> list[Judgement]:
     """Ask every judge (all with one merge_key) in one request; one Judgement
-    per judge, in order. The request's token usage is on the first outcome only, so that it is
-    counted once. Raises what providers.chat_completion raises (the whole request failed,
-    so every judge did), and ScorerFailed when the answer is no JSON object of classifiers."""
+    per judge, in order. The request's token usage and price are on the first outcome only, so
+    that they are counted once; its spend is reserved and settled through `meter`, as a judge's
+    own request is. Raises what providers.chat_completion raises (the whole request failed, so
+    every judge did), what the meter raises (BudgetExhausted), and ScorerFailed when the answer is
+    no JSON object of classifiers."""
     model = judges[0][0].model
+    meter = meter or SpendMeter()
     messages = [*model.messages_template, {"role": "user", "content": merged_prompt(judges, call)}]
-    completion = providers.chat_completion(
-        llm_model_id=model.llm_model_id, messages=messages, params={**model.params, "response_format": JSON_ANSWER}
+    hold = meter.reserve(
+        scorer_name=judges[0][0].name,
+        llm_model_id=model.llm_model_id,
+        prompt_chars=sum(len(str(m.get("content") or "")) for m in messages),
+        max_tokens=model.params.get("max_tokens"),
     )
+    completion, cost = None, None
+    try:
+        completion = providers.chat_completion(
+            llm_model_id=model.llm_model_id, messages=messages, params={**model.params, "response_format": JSON_ANSWER}
+        )
+        provider, name = providers.split_model_id(model.llm_model_id)
+        cost = prices.price_or_none(
+            provider, name, completion.usage["prompt_tokens"], completion.usage["completion_tokens"]
+        )
+    finally:
+        meter.settle(hold, usage=completion.usage if completion else None, cost=cost)
     entries = _classifiers(completion.content)
     usage = {model.llm_model_id: {**completion.usage, "requests": 1}}
+    costs = {model.llm_model_id: cost} if cost else {}
     judgements = []
     for label in labels(judges):
         entry = entries.get(label)
@@ -142,8 +162,8 @@ def classify(judges: list[tuple[LLMAsAJudgeScorer, dict]], call: dict) -> list[J
             )
             judgements.append(Judgement(error=error))
             continue
-        judgements.append(Judgement(Outcome(entry, usage=usage)))
-        usage = {}
+        judgements.append(Judgement(Outcome(entry, usage=usage, costs=costs)))
+        usage, costs = {}, {}
     return judgements
 
 
