@@ -24,10 +24,10 @@ from scoring.models import Call, MonitorOutbox, MonitorTimer, MonitorVersion, Ob
 from scoring.scorers import scorer_class_for
 from scoring.selectors.calls import CALL_FIELDS
 from scoring.selectors.costs import budget_spent_reason
-from scoring.selectors.monitors import monitors_active, scorers_metered
+from scoring.selectors.monitors import monitor_scorers, monitors_active
 from scoring.weave.monitors import MonitorInvalid, MonitorSpec, monitor_spec, sampled_in
 from scoring.weave.query import EVERYTHING, QueryError, query_to_q
-from scoring.weave.refs import InvalidRef, object_ref_uri, parse_object_ref
+from scoring.weave.refs import object_ref_uri
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class Plan:
     spec: MonitorSpec
     condition: Q
     scorer_pks: tuple[int, ...]
+    metered: bool  # a scorer spends budget (a judge): the monitor pauses while the budget is spent
 
 
 @lru_cache(maxsize=1024)
@@ -58,33 +59,9 @@ def monitor_plan(monitor_pk: int) -> Plan:
     condition = reduce(lambda a, b: a | b, ops) if ops else EVERYTHING
     if query is not None:
         condition &= query
-    return Plan(spec, condition, tuple(_scorer_pks(obj, spec)))
-
-
-def _scorer_pks(monitor: Object, spec: MonitorSpec) -> list[int]:
-    project_id = monitor.project.project_id
-    wanted: dict[tuple[str, str], str] = {}
-    for ref in spec.scorer_refs:
-        try:
-            parsed = parse_object_ref(ref)
-        except InvalidRef:
-            logger.warning("Monitor %s names an invalid scorer ref %r", monitor, ref)
-            continue
-        if parsed.project_id != project_id or parsed.kind != "object" or parsed.extra:
-            logger.warning("Monitor %s names a scorer outside its project: %r", monitor, ref)
-            continue
-        wanted[(parsed.name, parsed.version)] = ref
-    found = Object.objects.filter(
-        project_id=monitor.project_id, object_id__in={name for name, _ in wanted}, deleted_at__isnull=True
-    )
-    pks = []
-    for obj in found:
-        if (obj.object_id, obj.digest) in wanted or (obj.is_latest and (obj.object_id, "latest") in wanted):
-            if scorer_class_for(obj.val) is None:
-                logger.warning("Monitor %s names %s, which is not a supported scorer", monitor, obj)
-                continue
-            pks.append(obj.pk)
-    return sorted(pks)
+    scorers = monitor_scorers(obj, spec)
+    metered = any(getattr(scorer_class_for(scorer.val), "metered", False) for scorer in scorers)
+    return Plan(spec, condition, tuple(sorted(scorer.pk for scorer in scorers)), metered)
 
 
 def _publisher(monitor: Object):
@@ -212,9 +189,7 @@ def _match(monitor: Object, call_pks: list[int]) -> list[int]:
         return []
     if not plan.scorer_pks:
         return []
-    if scorers_metered(project_pk=monitor.project_id, scorer_pks=plan.scorer_pks) and (
-        paused := budget_spent_reason(project_pk=monitor.project_id)
-    ):
+    if plan.metered and (paused := budget_spent_reason(project_pk=monitor.project_id)):
         # Paused, not failing: its calls would only become tasks cancelled one by one. The
         # monitors API says why (MonitorVersionStats.paused); it resumes when budget is left.
         logger.info("Monitor %s is paused: %s", monitor, paused)

@@ -1,6 +1,7 @@
 """Reading monitors: the active ones of a project (latest versions), which projects have any (a
 flag each process keeps for a moment), each version's counts and latency, and a project's monitors."""
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from scoring.selectors.costs import budget_spent_reason
 from scoring.selectors.projects import project_for_read
 from scoring.weave.monitors import MONITOR_CLASSES, MonitorInvalid, MonitorSpec, monitor_spec
 from scoring.weave.refs import InvalidRef, object_ref_uri, parse_object_ref
+
+logger = logging.getLogger(__name__)
 
 MONITOR_OBJECTS = Q(base_object_class__in=MONITOR_CLASSES) | Q(leaf_object_class__in=MONITOR_CLASSES)
 LATENCY_SAMPLE = 10_000  # the latest results a version's latency percentiles are taken over
@@ -129,7 +132,7 @@ def _versions_stats(project_id: str, versions: list[Object]) -> list[MonitorVers
         except MonitorInvalid:
             spec, active = None, False
         paused = None
-        if active and scorers_metered(project_pk=obj.project_id, scorer_refs=spec.scorer_refs):
+        if active and any(getattr(scorer_class_for(s.val), "metered", False) for s in monitor_scorers(obj, spec)):
             paused = budget_spent_reason(project_pk=obj.project_id)
         stats.append(
             MonitorVersionStats(
@@ -150,16 +153,32 @@ def _versions_stats(project_id: str, versions: list[Object]) -> list[MonitorVers
     return stats
 
 
-def scorers_metered(*, project_pk: int, scorer_refs=(), scorer_pks=()) -> bool:
-    """Whether any of these scorers (refs of the project, or object pks) spends budget (a judge)."""
-    objects = Object.objects.filter(pk__in=list(scorer_pks)) if scorer_pks else Object.objects.none()
-    for ref in scorer_refs:
+def monitor_scorers(monitor: Object, spec: MonitorSpec) -> list[Object]:
+    """The stored scorers a monitor version names: supported scorers of its own project, by digest
+    or `latest`; a ref that names none is left out (and logged)."""
+    project_id = monitor.project.project_id
+    wanted: dict[tuple[str, str], str] = {}
+    for ref in spec.scorer_refs:
         try:
             parsed = parse_object_ref(ref)
         except InvalidRef:
+            logger.warning("Monitor %s names an invalid scorer ref %r", monitor, ref)
             continue
-        objects = objects | Object.objects.filter(project_id=project_pk, object_id=parsed.name, digest=parsed.version)
-    return any(getattr(scorer_class_for(val), "metered", False) for val in objects.values_list("val", flat=True))
+        if parsed.project_id != project_id or parsed.kind != "object" or parsed.extra:
+            logger.warning("Monitor %s names a scorer outside its project: %r", monitor, ref)
+            continue
+        wanted[(parsed.name, parsed.version)] = ref
+    found = Object.objects.filter(
+        project_id=monitor.project_id, object_id__in={name for name, _ in wanted}, deleted_at__isnull=True
+    )
+    scorers = []
+    for obj in found:
+        if (obj.object_id, obj.digest) in wanted or (obj.is_latest and (obj.object_id, "latest") in wanted):
+            if scorer_class_for(obj.val) is None:
+                logger.warning("Monitor %s names %s, which is not a supported scorer", monitor, obj)
+                continue
+            scorers.append(obj)
+    return scorers
 
 
 @dataclass(frozen=True)
