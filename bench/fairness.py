@@ -14,8 +14,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
-UNFINISHED = ["pending", "queued", "running", "waiting"]
-
 
 def submit(http, project_id, call_ids, refs) -> tuple[str, float]:
     started = time.time()
@@ -33,9 +31,9 @@ def last_finish(job_id) -> float:
 
 
 def running(job_id) -> bool:
-    from scoring.models import ScoringTask
+    from scoring.models import TASK_UNFINISHED, ScoringTask
 
-    return ScoringTask.objects.filter(job_id=job_id, status__in=UNFINISHED).exists()
+    return ScoringTask.objects.filter(job_id=job_id, status__in=TASK_UNFINISHED).exists()
 
 
 def one_run(http, a_calls, a_refs, b_calls, b_ref, *, gap: float) -> tuple[float, list[float]]:

@@ -56,7 +56,7 @@ def main():
     harness.flush_broker()
     import httpx
 
-    from scoring.models import ScoringTask
+    from scoring.models import TASK_UNFINISHED, ScoringTask
 
     key = harness.make_user_and_key("bench")
     call_ids = harness.load_calls("bench/judge", args.pairs)
@@ -82,7 +82,7 @@ def main():
             assert response.status_code == 200, response.text[:300]
             job_id = response.json()["job_id"]
             tasks = ScoringTask.objects.filter(job_id=job_id)
-            while tasks.filter(status__in=["pending", "queued", "running", "waiting"]).exists():
+            while tasks.filter(status__in=TASK_UNFINISHED).exists():
                 time.sleep(0.1)
             last = max(tasks.values_list("finished_at", flat=True)).timestamp()
             succeeded = tasks.filter(status="succeeded").count()

@@ -48,7 +48,7 @@ def noop_rate(count: int, *, pipelined: bool) -> float:
 def scoring_rate(http, project_id: str, call_ids: list[str], refs: list[str]) -> tuple[float, int]:
     from django.db.models import Max
 
-    from scoring.models import ScoringTask
+    from scoring.models import TASK_UNFINISHED, ScoringTask
 
     started = time.monotonic()
     started_wall = time.time()
@@ -56,7 +56,7 @@ def scoring_rate(http, project_id: str, call_ids: list[str], refs: list[str]) ->
     assert response.status_code == 200, response.text[:300]
     job_id = response.json()["job_id"]
     pairs = response.json()["task_count"]
-    unfinished = ScoringTask.objects.filter(job_id=job_id, status__in=["pending", "queued", "running", "waiting"])
+    unfinished = ScoringTask.objects.filter(job_id=job_id, status__in=TASK_UNFINISHED)
     while unfinished.exists():
         time.sleep(0.05)
         if time.monotonic() - started > 900:
