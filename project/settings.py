@@ -306,6 +306,9 @@ SCORING_MONITOR_FLAG_SECONDS = float(os.environ.get("SCORING_MONITOR_FLAG_SECOND
 # The longest a worker's consumer sleeps between fetches when the queue is empty or its prefetch is
 # full (Dramatiq's default is 1,000 ms, which a monitored call's score would wait for under load).
 SCORING_WORKER_IDLE_MS = env_int("SCORING_WORKER_IDLE_MS", 100)
+# Every this many seconds a worker process hands the heap memory its threads freed back to the
+# system (glibc's malloc_trim; scoring.engine.memory says why); 0 never.
+SCORING_WORKER_TRIM_SECONDS = float(os.environ.get("SCORING_WORKER_TRIM_SECONDS", "30"))
 SCORING_RETRY_BASE_DELAY = float(os.environ.get("SCORING_RETRY_BASE_DELAY", "1"))
 SCORING_RETRY_MAX_DELAY = float(os.environ.get("SCORING_RETRY_MAX_DELAY", "60"))
 

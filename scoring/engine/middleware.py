@@ -1,6 +1,6 @@
 """Dramatiq middleware for worker processes: a housekeeping thread that beats, renews the leases
-of the tasks the process holds and reconciles on a schedule, the monitors' matcher thread, and the
-group committer's look-ahead at the messages the process has fetched."""
+of the tasks the process holds, reconciles and trims the heap on a schedule, the monitors' matcher
+thread, and the group committer's look-ahead at the messages the process has fetched."""
 
 import logging
 import threading
@@ -49,15 +49,21 @@ class WorkerHousekeeping(Middleware):
         from scoring import metrics
         from scoring.engine.broker import heartbeat
         from scoring.engine.leases import leases_renew
+        from scoring.engine.memory import heap_trim
         from scoring.engine.reconcile import reconcile_once_per_interval
         from scoring.engine.window import refiller
 
         every = settings.SCORING_HEARTBEAT_SECONDS
         reconcile_every = settings.SCORING_RECONCILE_SECONDS
         since_reconcile = reconcile_every  # reconcile soon after boot: a restart is when it matters
+        trim_every, since_trim = settings.SCORING_WORKER_TRIM_SECONDS, 0.0
         metrics.worker_exporter_ensure()
         while not self._stop.wait(every):
             try:
+                since_trim += every
+                if trim_every and since_trim >= trim_every:  # first: it needs neither broker nor database
+                    since_trim = 0
+                    heap_trim()
                 metrics.worker_exporter_ensure()
                 heartbeat(broker)
                 leases_renew()
