@@ -221,9 +221,12 @@ SPECTACULAR_SETTINGS = {
 }
 
 
+REDIS_SCHEMES = {"redis", "rediss", "unix"}
+
+
 def cache_settings(url: str) -> dict:
     """The shared cache (failed-login counters): Redis when one is named, else this process's memory."""
-    if urlsplit(url).scheme in {"redis", "rediss", "unix"}:
+    if urlsplit(url).scheme in REDIS_SCHEMES:
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "scoring"}
     return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
@@ -231,7 +234,7 @@ def cache_settings(url: str) -> dict:
 def broker_settings(url: str) -> dict:
     """The django_dramatiq broker configuration for a redis:// or amqp:// URL."""
     scheme = urlsplit(url).scheme
-    if scheme in {"redis", "rediss", "unix"}:
+    if scheme in REDIS_SCHEMES:
         broker = "dramatiq.brokers.redis.RedisBroker"
     elif scheme in {"amqp", "amqps"}:
         broker = "dramatiq.brokers.rabbitmq.RabbitmqBroker"
@@ -253,9 +256,13 @@ def broker_settings(url: str) -> dict:
 
 BROKER_URL = os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0")
 DRAMATIQ_BROKER = broker_settings(BROKER_URL)
-# CACHE_URL defaults to the broker's Redis (its keys are prefixed "scoring:"); with RabbitMQ,
-# set it to a Redis URL so that every web worker shares the failed-login counters.
-CACHES = {"default": cache_settings(os.environ.get("CACHE_URL") or BROKER_URL)}
+# CACHE_URL defaults to the broker's Redis (its keys are prefixed "scoring:"). It is the Redis the
+# whole fleet shares: the failed-login counters, the blocked providers and the providers'
+# concurrency slots. With RabbitMQ as the broker, set it to a Redis URL; without one each process
+# keeps its own counters and nothing is blocked or limited across processes.
+CACHE_URL = os.environ.get("CACHE_URL") or BROKER_URL
+CACHES = {"default": cache_settings(CACHE_URL)}
+SCORING_SHARED_REDIS_URL = CACHE_URL if urlsplit(CACHE_URL).scheme in REDIS_SCHEMES else ""
 
 # API authentication. Password login on API routes runs the password hasher per request, so it is
 # off unless asked for; failed attempts are counted per client address and per username over

@@ -1,11 +1,11 @@
 """Blocked providers: a provider that refused our credentials or our billing (401, 403, 402, a quota
-error) is blocked for SCORING_PROVIDER_BLOCK_SECONDS in the broker's Redis, shared by every worker,
-keeping the first failure's message; its tasks wait for the block to lift instead of failing."""
+error) is blocked for SCORING_PROVIDER_BLOCK_SECONDS in the fleet's shared Redis (CACHE_URL, by
+default the broker's), shared by every worker, keeping the first failure's message; its tasks wait
+for the block to lift instead of failing."""
 
 import json
 import threading
 import time
-from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
@@ -20,9 +20,9 @@ _clients_lock = threading.Lock()
 
 
 def _client() -> redis.Redis | None:
-    # Only a Redis broker gives the fleet a shared store; with RabbitMQ nothing is blocked.
-    url = settings.BROKER_URL
-    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+    # Without a shared Redis (RabbitMQ as the broker and no CACHE_URL) nothing is blocked.
+    url = settings.SCORING_SHARED_REDIS_URL
+    if not url:
         return None
     with _clients_lock:
         if url not in _clients:

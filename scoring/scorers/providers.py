@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
@@ -114,8 +113,8 @@ _backends: dict[str, RedisBackend] = {}
 
 
 def _limiter(provider: Provider) -> ConcurrentRateLimiter | None:
-    url = settings.BROKER_URL
-    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+    url = settings.SCORING_SHARED_REDIS_URL  # none: no limit across processes, only their threads
+    if not url:
         return None
     with _backend_lock:
         backend = _backends.get(url)

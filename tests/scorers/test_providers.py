@@ -208,7 +208,7 @@ def wait_for_requests(server, count: int, timeout: float = 5.0) -> None:
 
 
 def slot_count(name: str) -> int:
-    client = redis.Redis.from_url(django_settings.BROKER_URL)
+    client = redis.Redis.from_url(django_settings.SCORING_SHARED_REDIS_URL)
     return int(client.get(providers.SLOT_KEY_PREFIX + name) or 0)
 
 
@@ -272,8 +272,10 @@ def test_slot_is_released_after_a_failure(settings, fake_openai):
 
 
 def test_no_shared_limit_without_redis(settings, openai_provider):
-    """With a RabbitMQ broker there is no shared limiter, and requests still go through."""
+    """With no shared Redis (RabbitMQ as the broker, no CACHE_URL) there is no shared limiter, and
+    requests still go through."""
     settings.BROKER_URL = "amqp://guest:guest@127.0.0.1:1//"
+    settings.SCORING_SHARED_REDIS_URL = ""
 
     assert providers._limiter(providers.provider_get("openai")) is None
     assert ask().content is not None
