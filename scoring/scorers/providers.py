@@ -10,9 +10,10 @@ a bare model name is OpenAI's, as litellm reads it). SCORING_HTTP_TIMEOUT and
 SCORING_HTTP_CONNECT_TIMEOUT bound each request. SCORING_PROVIDER_CONCURRENCY,
 SCORING_PROVIDER_SLOT_WAIT and SCORING_PROVIDER_SLOT_TTL shape the shared limit.
 
-The shared limit is Dramatiq's ConcurrentRateLimiter on the broker's Redis. With a RabbitMQ broker
-there is no Redis to share, so the limit is not applied (each worker thread may then hold one
-request per provider); run Redis as the broker where providers need protecting.
+The shared limit is Dramatiq's ConcurrentRateLimiter on the fleet's shared Redis (CACHE_URL, by
+default the broker's). With RabbitMQ as the broker and no CACHE_URL there is no Redis to share, so
+the limit is not applied (each worker thread may then hold one request per provider); name a Redis
+in CACHE_URL where providers need protecting.
 """
 
 import json
