@@ -21,6 +21,17 @@ from tests.needs import chromium_path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _request_threads_close_their_database_sessions():
+    """The live server answers each keep-alive connection of a test's HTTP client (the weave
+    client's pool) in a thread of its own for as long as the client keeps it open, and with
+    persistent database connections (CONN_MAX_AGE) each such thread held a PostgreSQL session to
+    the end of the run: 30 or more by the end of the suite, and the test database could not be
+    dropped. In the test process, a request's database connection now closes with the request.
+    The service's own processes (workers, gunicorn) started by tests keep the production setting."""
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _fresh_failed_login_counters():
     """Every test starts with no failed authentications counted against 127.0.0.1: the counters
