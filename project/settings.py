@@ -262,7 +262,7 @@ DRAMATIQ_BROKER = broker_settings(BROKER_URL)
 # keeps its own counters and nothing is blocked or limited across processes.
 CACHE_URL = os.environ.get("CACHE_URL") or BROKER_URL
 CACHES = {"default": cache_settings(CACHE_URL)}
-SCORING_SHARED_REDIS_URL = CACHE_URL if urlsplit(CACHE_URL).scheme in REDIS_SCHEMES else ""
+SCORING_SHARED_REDIS_URL = CACHES["default"].get("LOCATION", "")  # cache_settings named a Redis, or none
 
 # API authentication. Password login on API routes runs the password hasher per request, so it is
 # off unless asked for; failed attempts are counted per client address and per username over

@@ -10,10 +10,7 @@ SCORING_WORKER_TRIM_SECONDS.
 """
 
 import ctypes
-import logging
 from functools import cache
-
-logger = logging.getLogger(__name__)
 
 
 @cache

@@ -4,6 +4,7 @@ schedule (scoring.engine.memory)."""
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 
 import dramatiq
 import pytest
@@ -48,10 +49,11 @@ def test_heap_trim_returns_the_free_pages_between_live_blocks():
     assert int(after) < 0.6 * int(before), out.stdout
 
 
+@contextmanager
 def _housekeeping(settings, monkeypatch, trim_seconds):
-    """The housekeeping loop in a thread, beating every 10 ms; returns it, its thread, and a
-    semaphore released at each beat. The test has no database access: every step that needs it
-    fails, as when the database is unreachable, and is logged."""
+    """The housekeeping loop running in a thread, beating every 10 ms; yields a semaphore released
+    at each beat, and stops the loop on leaving. The test has no database access: every step that
+    needs it fails, as when the database is unreachable, and is logged."""
     from scoring.engine import broker, window
 
     settings.SCORING_HEARTBEAT_SECONDS = 0.01
@@ -68,32 +70,27 @@ def _housekeeping(settings, monkeypatch, trim_seconds):
     monkeypatch.setattr(window.refiller, "poke", lambda force=False: None)
     housekeeping = WorkerHousekeeping()
     thread = threading.Thread(target=housekeeping._loop, args=(dramatiq.get_broker(),), daemon=True)
-    return housekeeping, thread, beats
-
-
-def test_housekeeping_trims_on_its_schedule_even_when_the_database_is_unreachable(settings, monkeypatch):
-    trims = threading.Semaphore(0)
-    monkeypatch.setattr(memory, "heap_trim", trims.release)
-    housekeeping, thread, _ = _housekeeping(settings, monkeypatch, trim_seconds=0.03)  # every third beat
     thread.start()
     try:
-        for _ in range(3):
-            assert trims.acquire(timeout=30)
+        yield beats
     finally:
         housekeeping._stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
 
 
+def test_housekeeping_trims_on_its_schedule_even_when_the_database_is_unreachable(settings, monkeypatch):
+    trims = threading.Semaphore(0)
+    monkeypatch.setattr(memory, "heap_trim", trims.release)
+    with _housekeeping(settings, monkeypatch, trim_seconds=0.03):  # every third beat
+        for _ in range(3):
+            assert trims.acquire(timeout=30)
+
+
 def test_housekeeping_does_not_trim_when_turned_off(settings, monkeypatch):
     trims = []
     monkeypatch.setattr(memory, "heap_trim", lambda: trims.append(1))
-    housekeeping, thread, beats = _housekeeping(settings, monkeypatch, trim_seconds=0)
-    thread.start()
-    try:
+    with _housekeeping(settings, monkeypatch, trim_seconds=0) as beats:
         for _ in range(10):
             assert beats.acquire(timeout=30)
-    finally:
-        housekeeping._stop.set()
-        thread.join(timeout=30)
     assert trims == []
